@@ -1,0 +1,111 @@
+"""`retain`: run the local stack.
+
+retain run     start Kafka, PostgreSQL and the four services in the foreground; Ctrl-C stops all
+retain up      the same in the background; returns once every service answers /readyz
+retain down    stop what `retain up` started
+retain status  what is running
+"""
+
+import argparse
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from types import FrameType
+
+from services.devstack.errors import DevStackError
+from services.devstack.stack import SERVICES, LocalStack, StackConfig
+
+
+def _banner(stack: LocalStack) -> str:
+    config = stack.config
+    lines = ["", "Retain is ready:"]
+    lines += [f"  {name:<8} {config.service_url(name)}" for name in SERVICES]
+    lines += [
+        f"  kafka    {stack.bootstrap_servers}",
+        f"  postgres {stack.database_url.replace(stack.postgres.password, '***')}",
+        f"  admin token: {stack.secrets['RETAIN_ADMIN_TOKEN']}",
+        f"  (secrets are in {config.env_file})",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _run(stack: LocalStack) -> None:
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        stack.start_infrastructure()
+        processes = {name: stack.spawn_service(name, detached=False) for name in SERVICES}
+        stack.wait_ready(processes)
+        print(_banner(stack) + "Press Ctrl-C to stop.\n", flush=True)
+        while all(process.poll() is None for process in processes.values()):
+            time.sleep(0.5)
+        failed = [name for name, process in processes.items() if process.poll() is not None]
+        raise DevStackError(f"the {', '.join(failed)} service stopped unexpectedly")
+    except KeyboardInterrupt:
+        print("\nstopping Retain ...", flush=True)
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        stack.stop_infrastructure()
+
+
+def _up(stack: LocalStack) -> None:
+    running = stack.running_services()
+    if running:
+        raise DevStackError(f"already running: {', '.join(running)} (run `make down` first)")
+    try:
+        stack.start_infrastructure()
+        processes = {name: stack.spawn_service(name, detached=True) for name in SERVICES}
+        stack.wait_ready(processes)
+    except BaseException:
+        _down(stack)
+        raise
+    print(_banner(stack) + f"Logs: {stack.log_dir}. Stop with `make down`.\n", flush=True)
+
+
+def _down(stack: LocalStack) -> None:
+    stack.stop_services()
+    stack.stop_infrastructure()
+    print("Retain stopped.", flush=True)
+
+
+def _status(stack: LocalStack) -> None:
+    running = stack.running_services()
+    print(f"services running: {', '.join(running) or 'none'}")
+    print(f"kafka: {'running' if stack.kafka.is_running() else 'stopped'}")
+    print(f"postgres: {'running' if stack.postgres.is_running() else 'stopped'}")
+
+
+COMMANDS: dict[str, tuple[Callable[[LocalStack], None], str]] = {
+    "run": (_run, "start everything in the foreground; Ctrl-C stops it all"),
+    "up": (_up, "start everything in the background and wait until ready"),
+    "down": (_down, "stop everything `up` started"),
+    "status": (_status, "show what is running"),
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="retain", description="Run Retain locally.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, (_, help_text) in COMMANDS.items():
+        commands.add_parser(name, help=help_text)
+    args = parser.parse_args(argv)
+    try:
+        stack = LocalStack(StackConfig.from_environment())
+        COMMANDS[args.command][0](stack)
+    except DevStackError as error:
+        print(f"retain: {error}", file=sys.stderr)
+        raise SystemExit(1) from None

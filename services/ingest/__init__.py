@@ -1,0 +1,4 @@
+"""Retain ingest.
+
+Segment-compatible tracking API: validates, stamps and publishes touchpoints to Kafka.
+"""

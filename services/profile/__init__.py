@@ -1,0 +1,4 @@
+"""Retain profile.
+
+Folds touchpoints into customer profiles; serves profile reads, export and erasure.
+"""

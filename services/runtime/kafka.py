@@ -1,0 +1,84 @@
+"""Kafka clients with Retain's guarantees built in.
+
+- `create_producer`: acks=all and idempotence, so an acknowledged send is durable and a client
+  retry cannot duplicate it (DESIGN.md rule 3).
+- `ensure_topics`: creates the topics of `services.runtime.topics` that are missing.
+- `kafka_reachable`: the Kafka half of /readyz.
+The consumer loop lives in `services.runtime.consumer`.
+"""
+
+import logging
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from services.runtime.settings import ServiceSettings
+from services.runtime.topics import TOPICS, TopicSpec
+
+log = logging.getLogger(__name__)
+
+_TOPIC_ALREADY_EXISTS = 36
+_MAX_REPLICATION_FACTOR = 3
+
+
+def create_producer(
+    settings: ServiceSettings, client_id: str, *, linger_ms: int = 5
+) -> AIOKafkaProducer:
+    """An idempotent producer: a send is acknowledged only once every in-sync replica has it."""
+    return AIOKafkaProducer(
+        **settings.kafka_client_options(),
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        # A few milliseconds of lingering turns concurrent sends into one request per partition.
+        linger_ms=linger_ms,
+        request_timeout_ms=15_000,
+    )
+
+
+async def ensure_topics(
+    settings: ServiceSettings, specs: Iterable[TopicSpec] = TOPICS, *, client_id: str = "retain"
+) -> list[str]:
+    """Create the missing topics; safe when several services race to do it. Returns those made."""
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options(), client_id=f"{client_id}-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in specs if spec.name not in existing]
+        if not missing:
+            return []
+        brokers = len((await admin.describe_cluster())["brokers"])
+        replication = min(brokers, _MAX_REPLICATION_FACTOR)
+        response = await admin.create_topics(
+            [
+                NewTopic(
+                    name=spec.name,
+                    num_partitions=spec.partitions,
+                    replication_factor=replication,
+                    topic_configs=spec.config(),
+                )
+                for spec in missing
+            ]
+        )
+        created = []
+        for topic_error in response.topic_errors:
+            name, code = topic_error[0], topic_error[1]
+            if code == 0:
+                created.append(name)
+            elif code != _TOPIC_ALREADY_EXISTS:
+                raise RuntimeError(f"creating topic {name} failed: {topic_error}")
+        if created:
+            log.info("created topics", extra={"topics": sorted(created)})
+        return created
+    finally:
+        await admin.close()
+
+
+async def kafka_reachable(producer: AIOKafkaProducer) -> bool:
+    """True when the cluster answers a metadata request through the service's own producer."""
+    try:
+        await producer.client.fetch_all_metadata()
+    except Exception:  # any failure means "not ready"; the reason is logged by the client
+        return False
+    return True

@@ -1,0 +1,150 @@
+"""Running a service process: settings, logging, start-up, HTTP, workers and graceful stop.
+
+Each service's composition root (`services/<name>/main.py`) supplies a `build` coroutine that
+wires its parts and registers every resource it opens on the given exit stack; `run_service` does
+the rest the same way for all four services:
+
+- settings are validated before anything starts (a readable message and exit code 2 if not);
+- dependencies are awaited with a deadline and a message naming what is unreachable;
+- on SIGTERM/SIGINT: /readyz turns 503, consumer loops finish and commit their batch, the HTTP
+  server completes requests in flight, then resources close in reverse order of opening;
+- a worker that dies takes the process down (non-zero exit) so the supervisor restarts it.
+"""
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import uvicorn
+from fastapi import FastAPI
+
+from services.runtime.http import Readiness
+from services.runtime.logs import configure_logging
+from services.runtime.settings import ServiceSettings, SettingsError, load_settings
+
+log = logging.getLogger(__name__)
+
+Worker = Callable[[asyncio.Event], Coroutine[object, object, None]]
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+class StartupError(RuntimeError):
+    """A dependency stayed unreachable or a port is taken; the message says which."""
+
+
+@dataclass
+class Service:
+    app: FastAPI
+    readiness: Readiness
+    workers: Sequence[Worker] = field(default_factory=tuple)
+
+
+Build = Callable[[SettingsT, AsyncExitStack], Awaitable[Service]]
+
+
+async def wait_for(what: str, attempt: Callable[[], Awaitable[object]], seconds: float) -> None:
+    """Retry `attempt` until it succeeds or `seconds` pass, then fail naming `what`."""
+    deadline = time.monotonic() + seconds
+    delay = 0.2
+    while True:
+        try:
+            await attempt()
+        except Exception as error:
+            if time.monotonic() + delay > deadline:
+                raise StartupError(f"{what} is unreachable after {seconds:.0f}s: {error}") from None
+            log.info("waiting for %s", what, extra={"error": str(error)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        else:
+            return
+
+
+class _Server(uvicorn.Server):
+    # The service owns signal handling, so shutdown can be ordered (drain, workers, then HTTP).
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise StartupError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+async def _serve(name: str, settings: SettingsT, build: Build[SettingsT]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+
+    async with AsyncExitStack() as resources:
+        sock = _bind(settings.http_host, settings.http_port)
+        resources.callback(sock.close)
+        service = await build(settings, resources)
+        server = _Server(
+            uvicorn.Config(
+                service.app,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+            )
+        )
+        server_task = asyncio.create_task(server.serve(sockets=[sock]), name="http")
+        worker_tasks = [
+            asyncio.create_task(worker(stop), name=f"worker-{i}")
+            for i, worker in enumerate(service.workers)
+        ]
+        stop_task = asyncio.create_task(stop.wait(), name="stop")
+        log.info(
+            "service started",
+            extra={"url": f"http://{settings.http_host}:{settings.http_port}", "env": settings.env},
+        )
+        done, _ = await asyncio.wait(
+            [stop_task, server_task, *worker_tasks], return_when=asyncio.FIRST_COMPLETED
+        )
+        failed = [task for task in done if task is not stop_task and task.exception()]
+        log.info("service stopping")
+        stop.set()
+        service.readiness.start_draining()
+        if worker_tasks:
+            await asyncio.wait(worker_tasks, timeout=settings.shutdown_grace_seconds)
+        server.should_exit = True
+        await asyncio.wait([server_task], timeout=settings.shutdown_grace_seconds + 1)
+        for task in (*worker_tasks, server_task):
+            task.cancel()
+        if failed:
+            raise failed[0].exception() or RuntimeError("a task failed")
+    log.info("service stopped")
+
+
+def run_service(name: str, settings_type: type[SettingsT], build: Build[SettingsT]) -> None:
+    """Entry point of `python -m services.<name>`."""
+    try:
+        settings = load_settings(settings_type)
+    except SettingsError as error:
+        print(f"retain {name}: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(name, settings.log_level, settings.log_format)
+    try:
+        import uvloop
+
+        uvloop.run(_serve(name, settings, build))
+    except StartupError as error:
+        log.error("cannot start: %s", error)
+        raise SystemExit(1) from None

@@ -1,0 +1,18 @@
+"""Baseline: the scoring schema exists (env.py creates it); tables come with the features.
+
+Revision ID: 0001
+Revises:
+"""
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

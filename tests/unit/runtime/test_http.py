@@ -1,0 +1,61 @@
+import asyncio
+
+import httpx
+
+from services.runtime.http import Readiness, create_service_app
+
+
+def _client(readiness: Readiness) -> httpx.AsyncClient:
+    app = create_service_app("test", readiness, title="t", description="d")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+async def _up() -> bool:
+    return True
+
+
+async def _down() -> bool:
+    return False
+
+
+async def test_readyz_is_200_when_every_dependency_answers() -> None:
+    async with _client(Readiness({"kafka": _up, "postgres": _up})) as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "checks": {"kafka": "ok", "postgres": "ok"}}
+
+
+async def test_readyz_is_503_and_names_the_unreachable_dependency() -> None:
+    async with _client(Readiness({"kafka": _up, "postgres": _down})) as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"kafka": "ok", "postgres": "unreachable"}
+
+
+async def test_a_draining_service_is_not_ready_but_still_alive() -> None:
+    readiness = Readiness({"kafka": _up})
+    readiness.start_draining()
+    async with _client(readiness) as client:
+        assert (await client.get("/readyz")).status_code == 503
+        assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_readiness_checks_are_cached_briefly() -> None:
+    calls = 0
+
+    async def counted() -> bool:
+        nonlocal calls
+        calls += 1
+        return True
+
+    readiness = Readiness({"kafka": counted})
+    await asyncio.gather(*(readiness.report() for _ in range(3)))
+    await readiness.report()
+    assert 1 <= calls <= 3  # concurrent first calls may each check; later ones hit the cache
+
+
+async def test_metrics_count_requests_by_route() -> None:
+    async with _client(Readiness({"kafka": _up})) as client:
+        await client.get("/healthz")
+        metrics = (await client.get("/metrics")).text
+    assert 'retain_http_requests_total{route="/healthz",service="test",status="200"}' in metrics
