@@ -7,6 +7,7 @@ retain status  what is running
 """
 
 import argparse
+import asyncio
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from types import FrameType
 
 from services.devstack.errors import DevStackError
 from services.devstack.stack import SERVICES, LocalStack, StackConfig
+from services.ingest import cli as ingest_cli
 
 
 def _banner(stack: LocalStack) -> str:
@@ -26,6 +28,7 @@ def _banner(stack: LocalStack) -> str:
         f"  kafka    {stack.bootstrap_servers}",
         f"  postgres {stack.database_url.replace(stack.postgres.password, '***')}",
         f"  admin token: {stack.secrets['RETAIN_ADMIN_TOKEN']}",
+        f"  dev write key: {stack.secrets['RETAIN_DEV_WRITE_KEY']}",
         f"  (secrets are in {config.env_file})",
         "",
     ]
@@ -97,15 +100,25 @@ COMMANDS: dict[str, tuple[Callable[[LocalStack], None], str]] = {
 }
 
 
+def _keys(stack: LocalStack, args: argparse.Namespace) -> None:
+    if not stack.config.external_database and not stack.postgres.is_running():
+        raise DevStackError("PostgreSQL is not running: start the stack with `make up` first")
+    print(asyncio.run(ingest_cli.run(args, stack.database_url)))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="retain", description="Run Retain locally.")
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (_, help_text) in COMMANDS.items():
         commands.add_parser(name, help=help_text)
+    ingest_cli.add_commands(commands.add_parser("keys", help="manage write keys"))
     args = parser.parse_args(argv)
     try:
         stack = LocalStack(StackConfig.from_environment())
-        COMMANDS[args.command][0](stack)
+        if args.command == "keys":
+            _keys(stack, args)
+        else:
+            COMMANDS[args.command][0](stack)
     except DevStackError as error:
         print(f"retain: {error}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -123,8 +123,8 @@ def ensure_kafka_libs(cache_dir: Path) -> Path:
     if mvn is None:
         raise DevStackError(f"Maven (mvn) not found: {_MAVEN_HINT}")
     cache_dir.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_scratch(cache_dir, libs.name)
     scratch = cache_dir / f".{libs.name}.partial-{os.getpid()}"
-    shutil.rmtree(scratch, ignore_errors=True)
     try:
         _copy_dependencies(mvn, scratch)
         (scratch / _COMPLETE_MARKER).write_text(pom_digest)
@@ -136,6 +136,15 @@ def ensure_kafka_libs(cache_dir: Path) -> Path:
     if not _libs_complete(libs, pom_digest):
         raise DevStackError(f"the Kafka jars could not be placed in {libs}; remove it and retry")
     return libs
+
+
+def _remove_abandoned_scratch(cache_dir: Path, name: str) -> None:
+    """Drop scratch folders of fetches whose process was killed; leave running ones alone."""
+    for scratch in cache_dir.glob(f".{name}.partial-*"):
+        owner = scratch.name.rpartition("-")[2]
+        fetching = owner.isdigit() and int(owner) != os.getpid() and psutil.pid_exists(int(owner))
+        if not fetching:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _libs_dir(cache_dir: Path) -> Path:
@@ -219,6 +228,7 @@ class LocalKafka:
         libs = ensure_kafka_libs(self.cache_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self._reap()  # a broker this object started before, which has exited since
         self.pid_file.unlink(missing_ok=True)  # stale: is_running() said nothing runs
         self._write_config()
         if not self._is_formatted():
@@ -237,10 +247,8 @@ class LocalKafka:
         clean = True
         if process is not None:
             process.terminate()
-            try:
-                process.wait(timeout)
-            except psutil.TimeoutExpired:
-                clean = False
+            clean = _wait_gone(process, timeout)
+            if not clean:
                 self._kill_group(process)
         self._reap()
         self._file_cds_dumps(keep=clean)
@@ -291,15 +299,22 @@ class LocalKafka:
         # and anything it spawned.
         with suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
-        with suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
-            process.wait(10)
+        _wait_gone(process, 10)
 
     def _reap(self) -> None:
-        """Collect the exit status when this process started the broker, so no zombie is left."""
-        if self._process is not None:
-            with suppress(subprocess.TimeoutExpired):
-                self._process.wait(timeout=5)
-            self._process = None
+        """Collect the exit status of the broker this object started, so no zombie is left.
+
+        Callers have already stopped it; one still alive here lost its pid file and would
+        otherwise become an orphan holding the ports.
+        """
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._process.pid, signal.SIGKILL)
+        with suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout=10)
+        self._process = None
 
     # -- class-data sharing: the JVM maps the classes an earlier run loaded instead of
     # loading them again, which takes about a second off every start.
@@ -323,6 +338,9 @@ class LocalKafka:
                 with suppress(OSError):  # only a start-up speed-up: never fail a stop for it
                     shutil.move(dump, partial)
                     partial.replace(target)
+                    for older in libs.glob("cds-*.jsa"):  # from a JVM build since replaced
+                        if older != target:
+                            older.unlink()
                 partial.unlink(missing_ok=True)
             dump.unlink(missing_ok=True)
 
@@ -367,9 +385,14 @@ class LocalKafka:
             "--ignore-formatted",
         ]  # fmt: skip
         with self._open_log("formatting the storage") as log:
-            result = subprocess.run(
-                command, stdout=log, stderr=subprocess.STDOUT, timeout=120, check=False
-            )
+            try:
+                result = subprocess.run(
+                    command, stdout=log, stderr=subprocess.STDOUT, timeout=120, check=False
+                )
+            except subprocess.TimeoutExpired:
+                raise DevStackError(
+                    f"Kafka took over 2 minutes to format {self.log_dir}. {self._log_tail()}"
+                ) from None
         if result.returncode != 0:
             raise DevStackError(
                 f"Kafka could not format its storage in {self.log_dir} "
@@ -434,6 +457,24 @@ class LocalKafka:
             return "No log was written."
         lines = text.strip().splitlines()[-_LOG_TAIL_LINES:]
         return "Last log lines:\n" + "\n".join(lines)
+
+
+def _wait_gone(process: psutil.Process, timeout: float) -> bool:
+    """Wait for the process to end; a zombie counts as ended.
+
+    Only the parent can reap the broker, and when stop() runs elsewhere while the starting
+    process lives on (a test session, `make run`), the exited broker stays a zombie until
+    that parent collects it.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def _log4j_flags() -> list[str]:

@@ -2,6 +2,10 @@
 
 from contextlib import AsyncExitStack
 
+from services.ingest.api import TrackingApi, install
+from services.ingest.domain.ratelimit import RateLimiter
+from services.ingest.keys import CachedKeyLookup, WriteKeyRepository
+from services.ingest.publisher import Publisher
 from services.ingest.settings import IngestSettings
 from services.runtime.bootstrap import open_infrastructure
 from services.runtime.http import create_service_app
@@ -17,9 +21,19 @@ async def build(settings: IngestSettings, resources: AsyncExitStack) -> Service:
         infrastructure.readiness,
         title="Retain ingest",
         description=(
-            "Segment-compatible tracking API: validates, stamps and publishes touchpoints to Kafka."
+            "Segment-compatible HTTP Tracking API: validates, stamps and publishes touchpoints "
+            "to Kafka. Existing Segment and RudderStack SDKs work unchanged."
         ),
     )
+    api = TrackingApi(
+        settings,
+        keys=CachedKeyLookup(
+            WriteKeyRepository(infrastructure.engine), settings.write_key_cache_seconds
+        ),
+        publisher=Publisher(infrastructure.producer, settings.publish_timeout_seconds),
+        limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+    )
+    install(app, api, settings)
     return Service(app=app, readiness=infrastructure.readiness)
 
 

@@ -2,8 +2,28 @@ from pydantic import AliasChoices, Field
 
 from services.runtime.settings import ServiceSettings
 
+KIB = 1024
+
 
 class IngestSettings(ServiceSettings):
     http_port: int = Field(
         default=8080, ge=1, le=65535, validation_alias=AliasChoices("RETAIN_INGEST_PORT")
+    )
+    # Segment's documented limits: 32 KB per event, 500 KB per batch request.
+    max_event_bytes: int = Field(default=32 * KIB, ge=1 * KIB)
+    max_request_bytes: int = Field(default=500 * KIB, ge=1 * KIB)
+    rate_limit_per_second: float = Field(
+        default=2_000.0, gt=0, description="Sustained events per second per source"
+    )
+    rate_limit_burst: int = Field(default=20_000, ge=1, description="Events a source may burst")
+    write_key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a write-key lookup is reused; bounds revocation lag",
+    )
+    cors_allow_origins: list[str] = Field(
+        default=["*"], description="Origins browser SDKs may post from"
+    )
+    publish_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Answer 503 if the broker has not acknowledged by then"
     )

@@ -13,7 +13,6 @@ Guarantees (DESIGN.md rule 3):
 """
 
 import asyncio
-import base64
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,11 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaTimeoutError
 
+from schemas.topics.dlq_v1 import DeadLetter
 from services.runtime.metrics import (
     CONSUMED_RECORDS,
     CONSUMER_BATCH_SECONDS,
@@ -54,16 +53,12 @@ class Record(Protocol):
     def value(self) -> bytes | None: ...
 
 
-# Dead letters keep at most this much of the original value; the rest is marked truncated.
-MAX_DEAD_LETTER_VALUE_BYTES = 256 * 1024
-
-
 @dataclass(frozen=True)
 class Poison:
     """A record the handler can never process (bad JSON, contract violation, ...), and why."""
 
     record: Record
-    error: str
+    error: Exception
 
 
 # Processes a batch (in partition order) and returns the records it rejected as poison. It must
@@ -102,29 +97,19 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, transient)
 
 
-def dead_letter_value(record: Record, error: str, group_id: str) -> bytes:
-    """The *.dlq.v1 payload: where the record came from, what it held, and why it failed."""
-    value = record.value or b""
-    truncated = len(value) > MAX_DEAD_LETTER_VALUE_BYTES
-    value = value[:MAX_DEAD_LETTER_VALUE_BYTES]
-    try:
-        text, encoding = value.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        text, encoding = base64.b64encode(value).decode("ascii"), "base64"
-    return orjson.dumps(
-        {
-            "original_topic": record.topic,
-            "partition": record.partition,
-            "offset": record.offset,
-            "key": record.key.decode("utf-8", "replace") if record.key else None,
-            "value": text,
-            "value_encoding": encoding,
-            "value_truncated": truncated,
-            "error": error[:4000],
-            "consumer_group": group_id,
-            "failed_at": datetime.now(UTC).isoformat(),
-        }
+def dead_letter_value(record: Record, error: Exception, group_id: str) -> bytes:
+    """The *.dlq.v1 payload: where the record came from, what it held (bounded), and why."""
+    letter = DeadLetter.of(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        error=error,
+        failed_at=datetime.now(UTC),
+        consumer_group=group_id,
     )
+    return letter.model_dump_json().encode()
 
 
 @dataclass(frozen=True)
@@ -245,7 +230,7 @@ class ConsumerLoop:
                     delay = min(delay * 2, self._config.retry_max_seconds)
                     continue
                 if len(batch) == 1:
-                    return [Poison(batch[0], f"{type(error).__name__}: {error}")]
+                    return [Poison(batch[0], error)]
                 # Something in the batch is poison: process records one by one to find it.
                 poison: list[Poison] = []
                 for record in batch:
@@ -270,7 +255,7 @@ class ConsumerLoop:
                 "topic": record.topic,
                 "partition": record.partition,
                 "offset": record.offset,
-                "error": item.error,
+                "error": repr(item.error),
             },
         )
 

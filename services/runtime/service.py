@@ -86,50 +86,64 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+async def _run_until_stopped(
+    settings: SettingsT, build: Build[SettingsT], resources: AsyncExitStack, stop: asyncio.Event
+) -> None:
+    sock = _bind(settings.http_host, settings.http_port)
+    resources.callback(sock.close)
+    service = await build(settings, resources)
+    server = _Server(
+        uvicorn.Config(
+            service.app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        )
+    )
+    server_task = asyncio.create_task(server.serve(sockets=[sock]), name="http")
+    worker_tasks = [
+        asyncio.create_task(worker(stop), name=f"worker-{i}")
+        for i, worker in enumerate(service.workers)
+    ]
+    stop_task = asyncio.create_task(stop.wait(), name="stop")
+    log.info(
+        "service started",
+        extra={"url": f"http://{settings.http_host}:{settings.http_port}", "env": settings.env},
+    )
+    done, _ = await asyncio.wait(
+        [stop_task, server_task, *worker_tasks], return_when=asyncio.FIRST_COMPLETED
+    )
+    failed = [task for task in done if task is not stop_task and task.exception()]
+    log.info("service stopping")
+    stop.set()
+    service.readiness.start_draining()
+    if worker_tasks:
+        await asyncio.wait(worker_tasks, timeout=settings.shutdown_grace_seconds)
+    server.should_exit = True
+    await asyncio.wait([server_task], timeout=settings.shutdown_grace_seconds + 1)
+    for task in (*worker_tasks, server_task):
+        task.cancel()
+    if failed:
+        raise failed[0].exception() or RuntimeError("a task failed")
+
+
 async def _serve(name: str, settings: SettingsT, build: Build[SettingsT]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
 
-    async with AsyncExitStack() as resources:
-        sock = _bind(settings.http_host, settings.http_port)
-        resources.callback(sock.close)
-        service = await build(settings, resources)
-        server = _Server(
-            uvicorn.Config(
-                service.app,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
-            )
-        )
-        server_task = asyncio.create_task(server.serve(sockets=[sock]), name="http")
-        worker_tasks = [
-            asyncio.create_task(worker(stop), name=f"worker-{i}")
-            for i, worker in enumerate(service.workers)
-        ]
-        stop_task = asyncio.create_task(stop.wait(), name="stop")
-        log.info(
-            "service started",
-            extra={"url": f"http://{settings.http_host}:{settings.http_port}", "env": settings.env},
-        )
-        done, _ = await asyncio.wait(
-            [stop_task, server_task, *worker_tasks], return_when=asyncio.FIRST_COMPLETED
-        )
-        failed = [task for task in done if task is not stop_task and task.exception()]
-        log.info("service stopping")
-        stop.set()
-        service.readiness.start_draining()
-        if worker_tasks:
-            await asyncio.wait(worker_tasks, timeout=settings.shutdown_grace_seconds)
-        server.should_exit = True
-        await asyncio.wait([server_task], timeout=settings.shutdown_grace_seconds + 1)
-        for task in (*worker_tasks, server_task):
-            task.cancel()
-        if failed:
-            raise failed[0].exception() or RuntimeError("a task failed")
+    resources = AsyncExitStack()
+    try:
+        await _run_until_stopped(settings, build, resources, stop)
+    finally:
+        # Closing flushes the producer; with the broker gone that could wait forever, and what
+        # is still unacknowledged was never confirmed to anyone, so bound it.
+        try:
+            await asyncio.wait_for(resources.aclose(), timeout=settings.shutdown_grace_seconds)
+        except TimeoutError:
+            log.warning("resources did not close within the grace period; giving up on them")
     log.info("service stopped")
 
 

@@ -45,7 +45,7 @@ class Recorder:
         for record in batch:
             assert record.value is not None
             if record.value.startswith(b"poison"):
-                poison.append(Poison(record, "not a valid event"))
+                poison.append(Poison(record, ValueError("not a valid event")))
             else:
                 self.seen.append(record.value)
         if len(self.seen) + len(poison) >= self._expected:
@@ -162,6 +162,6 @@ async def test_transient_errors_are_retried_and_a_failing_record_is_isolated(
         assert sorted(run.seen) == [b"a", b"b", b"c"]
         [letter] = await _dead_letters(settings, dlq, 1)
         assert letter["value"] == "explodes"
-        assert letter["error"] == "ValueError: cannot fold this record"
+        assert (letter["error_type"], letter["error"]) == ("ValueError", "cannot fold this record")
     finally:
         await producer.stop()

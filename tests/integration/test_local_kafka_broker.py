@@ -14,11 +14,11 @@ from pathlib import Path
 
 import psutil
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services.devstack.errors import DevStackError
-from services.devstack.kafka import KAFKA_VERSION, POM, LocalKafka
+from services.devstack.kafka import KAFKA_VERSION, POM, LocalKafka, ensure_kafka_libs, find_java
 from services.devstack.ports import LOOPBACK, free_port, is_listening
 
 pytestmark = pytest.mark.integration
@@ -40,9 +40,7 @@ def _two_ports() -> tuple[int, int]:
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[LocalKafka]:
     port, controller_port = _two_ports()
-    kafka = LocalKafka(
-        tmp_path / "kafka", CACHE_DIR, port=port, controller_port=controller_port
-    )
+    kafka = LocalKafka(tmp_path / "kafka", CACHE_DIR, port=port, controller_port=controller_port)
     try:
         yield kafka
     finally:
@@ -66,8 +64,13 @@ async def test_broker_serves_clients_and_keeps_data_across_restarts(broker: Loca
 
     await asyncio.to_thread(broker.start)
     assert TOPIC in await _list_topics(broker.bootstrap_servers)
-    assert await _committed_offset(broker.bootstrap_servers) == 1
-    assert await _read_from_start(broker.bootstrap_servers) == [(b"customer-1", b"hello")]
+    await _produce(broker.bootstrap_servers, b"customer-2", b"again")
+    # The group resumes after its committed offset: the first message is not redelivered.
+    assert await _consume_and_commit(broker.bootstrap_servers) == (b"customer-2", b"again")
+    assert await _read_from_start(broker.bootstrap_servers, count=2) == [
+        (b"customer-1", b"hello"),
+        (b"customer-2", b"again"),
+    ]
 
     pid = int(broker.pid_file.read_text())
     await asyncio.to_thread(broker.stop)
@@ -107,8 +110,46 @@ def test_a_broker_that_exits_during_start_is_reported_with_its_log(tmp_path: Pat
     kafka.heap = "not-a-size"  # the JVM refuses to start
     with pytest.raises(DevStackError, match="exited during start") as failure:
         kafka.start()
-    assert "Invalid maximum heap size" in str(failure.value)
+    assert "Invalid initial heap size" in str(failure.value)
     assert not kafka.pid_file.exists()
+
+
+def test_missing_maven_is_a_readable_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing to run in there
+    with pytest.raises(DevStackError, match=r"Maven \(mvn\) not found"):
+        ensure_kafka_libs(tmp_path / "cache")
+
+
+def test_failed_fetch_shows_maven_output_and_leaves_nothing_usable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    mvn = bin_dir / "mvn"
+    mvn.write_text("#!/bin/sh\necho '[ERROR] Could not resolve dependencies'\nexit 1\n")
+    mvn.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    cache = tmp_path / "cache"
+    with pytest.raises(DevStackError, match="Could not resolve dependencies"):
+        ensure_kafka_libs(cache)
+    assert list(cache.iterdir()) == []  # so the next start fetches again
+
+
+def test_missing_java_is_a_readable_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(DevStackError, match="Java 17\\+ not found: install a JDK"):
+        find_java()
+
+
+def test_old_java_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    java = tmp_path / "bin" / "java"
+    java.parent.mkdir()
+    java.write_text("#!/bin/sh\necho 'openjdk version \"11.0.22\" 2024-01-16' >&2\n")
+    java.chmod(0o755)
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path))
+    with pytest.raises(DevStackError, match="is Java 11, too old"):
+        find_java()
 
 
 # ---------------------------------------------------------------- helpers
@@ -172,21 +213,11 @@ async def _consume_and_commit(bootstrap: str) -> tuple[bytes, bytes]:
         await consumer.stop()
 
 
-async def _committed_offset(bootstrap: str) -> int | None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=GROUP)
-    await consumer.start()
-    try:
-        offset: int | None = await consumer.committed(TopicPartition(TOPIC, 0))
-        return offset
-    finally:
-        await consumer.stop()
-
-
-async def _read_from_start(bootstrap: str) -> list[tuple[bytes, bytes]]:
+async def _read_from_start(bootstrap: str, count: int) -> list[tuple[bytes, bytes]]:
     consumer = _consumer(bootstrap, f"{GROUP}-replay")
     await consumer.start()
     try:
-        message = await asyncio.wait_for(consumer.getone(), timeout=30)
-        return [(message.key, message.value)]
+        messages = [await asyncio.wait_for(consumer.getone(), timeout=30) for _ in range(count)]
+        return [(message.key, message.value) for message in messages]
     finally:
         await consumer.stop()

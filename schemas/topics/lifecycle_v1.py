@@ -1,0 +1,104 @@
+"""lifecycle.v1 (keyed by customer id): transitions in a customer's life, discriminated by `type`.
+
+Every event has an `event_id` that is the same on redelivery, so consumers act once per id.
+"""
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from schemas._types import Count, Currency, Id, Money, OptionalId, Text, UtcDatetime
+from schemas.topics._common import CartItem, TopicModel
+from schemas.topics.profiles_v1 import ConsentStatus
+from schemas.topics.scores_v1 import LifecycleStage
+
+
+class _Lifecycle(TopicModel):
+    event_id: Id = Field(description="Stable across redelivery: consumers deduplicate on it.")
+    customer_id: Id
+    occurred_at: UtcDatetime
+
+
+class StageChanged(_Lifecycle):
+    type: Literal["stage_changed"]
+    from_stage: LifecycleStage | None
+    to_stage: LifecycleStage
+
+
+class SegmentChanged(_Lifecycle):
+    type: Literal["segment_changed"]
+    dimension: Literal["value_tier", "rfm_segment", "ladder_step"]
+    from_segment: str | None = Field(max_length=64)
+    to_segment: str = Field(max_length=64)
+
+
+class FirstOrder(_Lifecycle):
+    type: Literal["first_order"]
+    order_id: Id
+    revenue: Money
+    currency: Currency | None = None
+
+
+class OrderCompleted(_Lifecycle):
+    """Every order, for post-purchase journeys personalised by what was bought."""
+
+    type: Literal["order_completed"]
+    order_id: Id
+    revenue: Money
+    currency: Currency | None = None
+    items: list[CartItem] = Field(default_factory=list)
+
+
+class _CartState(_Lifecycle):
+    cart_id: OptionalId = None
+    items: list[CartItem] = Field(default_factory=list)
+    items_count: Count
+    value: Money
+    currency: Currency | None = None
+    last_activity_at: UtcDatetime
+    checkout_started: bool = False
+
+
+class CartActivity(_CartState):
+    """The cart changed; notify (re)arms its abandonment timer from last_activity_at."""
+
+    type: Literal["cart_activity"]
+
+
+class CartAbandoned(_CartState):
+    type: Literal["cart_abandoned"]
+
+
+class ConsentChanged(_Lifecycle):
+    type: Literal["consent_changed"]
+    channel: Literal["email"] = "email"
+    purpose: Literal["marketing"] = "marketing"
+    status: ConsentStatus
+    source: Text | None = None
+
+
+class ProfilesMerged(_Lifecycle):
+    """`customer_id` survives; the absorbed ids now resolve to it."""
+
+    type: Literal["profiles_merged"]
+    absorbed_customer_ids: list[str] = Field(min_length=1)
+
+
+class CustomerErased(_Lifecycle):
+    """Forget the customer: delete their rows and cancel pending sends. Carries no personal data."""
+
+    type: Literal["customer_erased"]
+
+
+LifecycleEvent = Annotated[
+    StageChanged
+    | SegmentChanged
+    | FirstOrder
+    | OrderCompleted
+    | CartActivity
+    | CartAbandoned
+    | ConsentChanged
+    | ProfilesMerged
+    | CustomerErased,
+    Field(discriminator="type"),
+]

@@ -1,0 +1,57 @@
+"""notifications.v1 (keyed by customer id): what happened to each email, by `type`."""
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from schemas._types import Id, OptionalId, Text, UtcDatetime
+from schemas.topics._common import TopicModel
+
+EmailKind = Literal["marketing", "transactional"]
+SuppressionReason = Literal[
+    "no_consent",
+    "unsubscribed",
+    "frequency_cap",
+    "quiet_hours",
+    "suppressed_address",
+    "no_email_address",
+    "customer_erased",
+    "duplicate",
+]
+
+
+class _Notification(TopicModel):
+    notification_id: Id = Field(description="One per intended email; stable across retries.")
+    customer_id: Id
+    occurred_at: UtcDatetime
+    channel: Literal["email"] = "email"
+    kind: EmailKind
+    template: Id
+    journey: OptionalId = None
+    trigger_event_id: OptionalId = Field(
+        default=None, description="The lifecycle.v1 event_id that caused this email, if any."
+    )
+
+
+class NotificationSent(_Notification):
+    type: Literal["sent"]
+    smtp_message_id: Text | None = None
+
+
+class NotificationSuppressed(_Notification):
+    type: Literal["suppressed"]
+    reason: SuppressionReason
+    detail: Text | None = None
+
+
+class NotificationBounced(_Notification):
+    type: Literal["bounced"]
+    bounce_type: Literal["hard", "soft"]
+    smtp_status: int | None = Field(default=None, ge=200, le=599)
+    diagnostic: Text | None = None
+
+
+NotificationEvent = Annotated[
+    NotificationSent | NotificationSuppressed | NotificationBounced,
+    Field(discriminator="type"),
+]

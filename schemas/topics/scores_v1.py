@@ -1,0 +1,37 @@
+"""scores.v1 (compacted, keyed by customer id): the latest scores per customer."""
+
+from typing import Literal
+
+from pydantic import Field
+
+from schemas._types import Currency, Id, Money, Probability, UtcDatetime
+from schemas.topics._common import TopicModel
+
+ValueTier = Literal["most_valuable", "potential", "low_value"]
+LadderStep = Literal["prospect", "customer", "client", "supporter", "advocate", "partner"]
+LifecycleStage = Literal["selection", "acquisition", "retention", "expansion", "lapsed"]
+
+
+class Rfm(TopicModel):
+    recency: int = Field(ge=1, le=5, description="5 = bought most recently.")
+    frequency: int = Field(ge=1, le=5, description="5 = buys most often.")
+    monetary: int = Field(ge=1, le=5, description="5 = spends most.")
+    segment: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{0,63}$",
+        description='Named RFM segment, snake_case, e.g. "champions", "at_risk", "hibernating".',
+    )
+
+
+class CustomerScores(TopicModel):
+    customer_id: Id
+    computed_at: UtcDatetime
+    currency: Currency | None = Field(default=None, description="Currency of the CLV fields.")
+    clv_historical: Money = Field(
+        description="Net revenue to date plus revenue of the customers they referred."
+    )
+    clv_predicted: Money = Field(description="Expected future revenue from this customer.")
+    rfm: Rfm | None = Field(default=None, description="None until the customer has an order.")
+    value_tier: ValueTier
+    ladder_step: LadderStep
+    lifecycle_stage: LifecycleStage
+    churn_risk: Probability = Field(description="Probability the customer has lapsed, 0..1.")

@@ -1,0 +1,280 @@
+"""The HTTP shell of ingest: the Segment HTTP Tracking API (v1) over the pure intake rules."""
+
+import math
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import Response
+from pydantic import TypeAdapter
+
+from schemas.parse import BatchRequest, SegmentEvent
+from schemas.segment import (
+    AliasEvent,
+    EventType,
+    GroupEvent,
+    IdentifyEvent,
+    PageEvent,
+    ScreenEvent,
+)
+from services.ingest.domain.body import (
+    BodyError,
+    decode_body,
+    parse_json_object,
+)
+from services.ingest.domain.intake import BatchShapeError, Intake, IntakeRules, write_key_from
+from services.ingest.domain.keys import Source
+from services.ingest.domain.ratelimit import RateLimiter
+from services.ingest.keys import CachedKeyLookup
+from services.ingest.publisher import BrokerUnavailableError, Publisher
+from services.ingest.settings import IngestSettings
+
+
+def _json(
+    body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+_SUCCESS = Response(b'{"success":true}', media_type="application/json")
+_BROKER_RETRY_SECONDS = 5
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid JSON or event; `errors` names each field and its limit"},
+    401: {"description": "Missing, unknown or revoked write key"},
+    413: {"description": "Body or event above the size limit (named in `message`)"},
+    429: {"description": "The source's rate limit is exceeded; see Retry-After"},
+    503: {"description": "The broker did not acknowledge; retry after Retry-After seconds"},
+}
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        errors: list[Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors
+        self.headers = headers
+
+    def response(self) -> Response:
+        body: dict[str, Any] = {"success": False, "message": self.message}
+        if self.errors:
+            body["errors"] = self.errors
+        return _json(body, self.status, self.headers)
+
+
+class TrackingApi:
+    def __init__(
+        self,
+        settings: IngestSettings,
+        keys: CachedKeyLookup,
+        publisher: Publisher,
+        limiter: RateLimiter,
+    ) -> None:
+        self._settings = settings
+        self._keys = keys
+        self._publisher = publisher
+        self._limiter = limiter
+        self._rules = IntakeRules(max_event_bytes=settings.max_event_bytes)
+
+    async def _read_body(self, request: Request) -> dict[str, Any]:
+        limit = self._settings.max_request_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise BodyError(
+                413, f"request body exceeds the limit of {limit} bytes ({limit // 1024} KB)"
+            )
+        raw = bytearray()
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > limit:
+                raise BodyError(
+                    413, f"request body exceeds the limit of {limit} bytes ({limit // 1024} KB)"
+                )
+        body = decode_body(bytes(raw), request.headers.get("content-encoding"), limit)
+        return parse_json_object(body)
+
+    async def _authenticate(self, request: Request, body: dict[str, Any]) -> Source:
+        key = write_key_from(request.headers.get("authorization"), body)
+        if key is None:
+            raise ApiError(
+                401,
+                "missing write key: send it as the HTTP Basic username or as writeKey in the body",
+                headers={"WWW-Authenticate": 'Basic realm="retain"'},
+            )
+        source = await self._keys.source_for(key)
+        if source is None:
+            raise ApiError(401, "unknown or revoked write key")
+        return source
+
+    def _limit_rate(self, source: Source, events: int) -> None:
+        wait = self._limiter.acquire(source.id, events, time.monotonic())
+        if wait > 0:
+            raise ApiError(
+                429,
+                f"rate limit of {self._settings.rate_limit_per_second:g} events/s for this source "
+                "exceeded",
+                headers={"Retry-After": str(math.ceil(wait))},
+            )
+
+    async def _publish(self, intake: Intake) -> None:
+        try:
+            await self._publisher.publish(intake.accepted, intake.rejected_records)
+        except BrokerUnavailableError:
+            raise ApiError(
+                503,
+                "the event broker is unavailable; nothing was accepted, retry the same request",
+                headers={"Retry-After": str(_BROKER_RETRY_SECONDS)},
+            ) from None
+
+    async def single(self, request: Request, event_type: EventType) -> Response:
+        try:
+            body = await self._read_body(request)
+            source = await self._authenticate(request, body)
+            self._limit_rate(source, 1)
+            intake = self._rules.take(
+                [body], event_type=event_type, source_id=source.id, received_at=_now()
+            )
+            await self._publish(intake)
+        except BodyError as error:
+            return ApiError(error.status, error.message).response()
+        except ApiError as error:
+            return error.response()
+        if intake.rejections:
+            [rejection] = intake.rejections
+            status = 413 if rejection.reason == "event_too_large" else 400
+            return ApiError(status, rejection.message, rejection.errors).response()
+        return _SUCCESS
+
+    async def batch(self, request: Request) -> Response:
+        try:
+            body = await self._read_body(request)
+            source = await self._authenticate(request, body)
+            events = body.get("batch")
+            self._limit_rate(source, len(events) if isinstance(events, list) else 1)
+            intake = self._rules.take_batch(body, source_id=source.id, received_at=_now())
+            await self._publish(intake)
+        except BodyError as error:
+            return ApiError(error.status, error.message).response()
+        except BatchShapeError as error:
+            return ApiError(400, str(error), [{"field": "batch", "message": str(error)}]).response()
+        except ApiError as error:
+            return error.response()
+        if not intake.rejections:
+            return _SUCCESS
+        report = {
+            "accepted": len(intake.accepted),
+            "rejected": len(intake.rejections),
+            "rejections": [rejection.as_json() for rejection in intake.rejections],
+        }
+        if not intake.accepted:
+            return _json(
+                {"success": False, "message": "no event in the batch is valid", **report}, 400
+            )
+        return _json({"success": True, **report})
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+_SINGLE_EVENT_MODELS: dict[EventType, Any] = {
+    "identify": IdentifyEvent,
+    "track": SegmentEvent,
+    "page": PageEvent,
+    "screen": ScreenEvent,
+    "group": GroupEvent,
+    "alias": AliasEvent,
+}
+
+
+def _schema_of(model: Any, components: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON Schema with its definitions moved into the OpenAPI components."""
+    schema = TypeAdapter(model).json_schema(
+        by_alias=True, ref_template="#/components/schemas/{model}"
+    )
+    components.update(schema.pop("$defs", {}))
+    return schema
+
+
+def tracking_router(api: TrackingApi) -> tuple[APIRouter, dict[str, Any]]:
+    """The /v1 routes and the request-body schemas they document (for OpenAPI)."""
+    router = APIRouter(prefix="/v1", tags=["tracking"])
+    components: dict[str, Any] = {}
+
+    for event_type, model in _SINGLE_EVENT_MODELS.items():
+
+        async def endpoint(request: Request, event_type: EventType = event_type) -> Response:
+            return await api.single(request, event_type)
+
+        router.add_api_route(
+            f"/{event_type}",
+            endpoint,
+            methods=["POST"],
+            summary=f"Record one {event_type} event (Segment {event_type} call)",
+            description=(
+                "The event's `type` is implied by the path. Write key as HTTP Basic username "
+                "(empty password) or `writeKey` in the body. Body may be gzip-encoded. "
+                "Answers after the broker acknowledged the event."
+            ),
+            response_model=None,
+            responses={200: {"description": '{"success": true}'}, **_ERROR_RESPONSES},
+            openapi_extra={
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _schema_of(model, components)}},
+                }
+            },
+        )
+
+    batch_body = {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _schema_of(BatchRequest, components)}},
+        }
+    }
+    for path in ("/batch", "/import"):
+        router.add_api_route(
+            path,
+            api.batch,
+            methods=["POST"],
+            summary="Record many events" + (" (alias of /v1/batch)" if path == "/import" else ""),
+            description=(
+                "Valid events are published; invalid ones go to touchpoints.rejected.v1 and are "
+                "reported in `rejections` with their index and field errors."
+            ),
+            response_model=None,
+            responses={200: {"description": "accepted and rejected counts"}, **_ERROR_RESPONSES},
+            openapi_extra=batch_body,
+        )
+    return router, components
+
+
+def install(app: FastAPI, api: TrackingApi, settings: IngestSettings) -> None:
+    router, components = tracking_router(api)
+    app.include_router(router)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_allow_origins,
+        allow_methods=["POST", "OPTIONS"],
+        allow_headers=["*"],
+        max_age=86_400,
+    )
+    base_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = base_openapi()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,145 @@
+"""From decoded request bodies to touchpoints and rejections: the rules of the tracking API.
+
+Pure: the caller passes the source, `received_at` and the limits; nothing is published here.
+"""
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from schemas import FieldError, InvalidEvent
+from schemas.parse import apply_batch_defaults, parse_event
+from schemas.segment import EventType
+from schemas.topics.touchpoints_rejected_v1 import RejectedTouchpoint, RejectReason
+from schemas.topics.touchpoints_v1 import Touchpoint, stamp
+
+MAX_BATCH_EVENTS = 10_000
+
+
+def write_key_from(authorization: str | None, body: Mapping[str, Any] | None) -> str | None:
+    """The write key: HTTP Basic user (password empty), else `writeKey` in the JSON body."""
+    if authorization and authorization[:6].lower() == "basic ":
+        try:
+            decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        user, _, _password = decoded.partition(":")
+        return user or None
+    if body is not None:
+        key = body.get("writeKey")
+        if isinstance(key, str) and key:
+            return key
+    return None
+
+
+@dataclass(frozen=True)
+class EventRejection:
+    """Why one event of a request was refused, as the HTTP response reports it."""
+
+    index: int | None
+    reason: RejectReason
+    message: str
+    errors: list[FieldError] = field(default_factory=list)
+    message_id: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"reason": self.reason, "message": self.message}
+        if self.index is not None:
+            body["index"] = self.index
+        if self.message_id is not None:
+            body["messageId"] = self.message_id
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+@dataclass
+class Intake:
+    accepted: list[Touchpoint] = field(default_factory=list)
+    rejections: list[EventRejection] = field(default_factory=list)
+    rejected_records: list[RejectedTouchpoint] = field(default_factory=list)
+
+
+class BatchShapeError(ValueError):
+    """The batch body itself is malformed (no list of events, too many events)."""
+
+
+def _message_id_of(raw: Any) -> str | None:
+    value = raw.get("messageId") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) else None
+
+
+class IntakeRules:
+    def __init__(self, *, max_event_bytes: int) -> None:
+        self.max_event_bytes = max_event_bytes
+
+    def take(
+        self,
+        raw_events: list[Any],
+        *,
+        event_type: EventType | None,
+        source_id: str,
+        received_at: datetime,
+    ) -> Intake:
+        """Validate and stamp each event; refused ones become rejections, the rest touchpoints.
+
+        With `event_type` (the single-event endpoints) rejections carry no batch index.
+        """
+        intake = Intake()
+
+        def reject(
+            encoded: bytes,
+            index: int | None,
+            reason: RejectReason,
+            message: str,
+            errors: list[FieldError],
+            raw: Any,
+        ) -> None:
+            message_id = _message_id_of(raw)
+            intake.rejections.append(EventRejection(index, reason, message, errors, message_id))
+            intake.rejected_records.append(
+                RejectedTouchpoint.of(
+                    encoded,
+                    reason=reason,
+                    message=message,
+                    received_at=received_at,
+                    source_id=source_id,
+                    errors=errors,
+                    message_id=message_id,
+                )
+            )
+
+        for position, raw in enumerate(raw_events):
+            if isinstance(raw, dict):
+                raw.pop("writeKey", None)  # a credential, not part of the event
+            index = None if event_type is not None else position
+            encoded = orjson.dumps(raw)
+            if len(encoded) > self.max_event_bytes:
+                limit = self.max_event_bytes
+                message = (
+                    f"event is {len(encoded)} bytes; the limit is {limit} bytes "
+                    f"({limit // 1024} KB) per event"
+                )
+                reject(encoded, index, "event_too_large", message, [], raw)
+                continue
+            try:
+                event = parse_event(raw, event_type=event_type)
+            except InvalidEvent as invalid:
+                reject(encoded, index, "validation_failed", str(invalid), invalid.errors, raw)
+                continue
+            intake.accepted.append(stamp(event, received_at=received_at, source_id=source_id))
+        return intake
+
+    def take_batch(self, body: dict[str, Any], *, source_id: str, received_at: datetime) -> Intake:
+        events = body.get("batch")
+        if not isinstance(events, list):
+            raise BatchShapeError("batch: must be a list of events")
+        if len(events) > MAX_BATCH_EVENTS:
+            raise BatchShapeError(f"batch: at most {MAX_BATCH_EVENTS} events per request")
+        items = [apply_batch_defaults(item, body) for item in events]
+        return self.take(items, event_type=None, source_id=source_id, received_at=received_at)

@@ -1,0 +1,88 @@
+import base64
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from services.ingest.domain.intake import IntakeRules, write_key_from
+from services.ingest.domain.keys import hash_write_key, key_hint, new_write_key
+
+RECEIVED = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+RULES = IntakeRules(max_event_bytes=32 * 1024)
+
+
+def _basic(user: str, password: str = "") -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_write_key_from_basic_auth_or_body() -> None:
+    assert write_key_from(_basic("wk_abc"), None) == "wk_abc"
+    assert write_key_from(None, {"writeKey": "wk_body"}) == "wk_body"
+    assert write_key_from(_basic("wk_header"), {"writeKey": "wk_body"}) == "wk_header"
+    assert write_key_from(None, {}) is None
+    assert write_key_from("Basic !!!", None) is None
+    assert write_key_from(_basic(""), None) is None
+
+
+def test_write_keys_are_random_and_stored_as_hashes() -> None:
+    first, second = new_write_key(), new_write_key()
+    assert first != second
+    assert first.startswith("wk_")
+    assert len(hash_write_key(first)) == 64
+    assert hash_write_key(first) != first
+    assert key_hint(first) == first[:7] + "…"
+
+
+def _take(events: list[Any], event_type: Any = None) -> Any:
+    return RULES.take(events, event_type=event_type, source_id="src_1", received_at=RECEIVED)
+
+
+def test_single_event_is_stamped_with_source_time_and_message_id() -> None:
+    intake = _take([{"userId": "u1", "event": "Clicked", "writeKey": "wk_x"}], "track")
+    [touchpoint] = intake.accepted
+    assert touchpoint.source_id == "src_1"
+    assert touchpoint.customer_key == "u1"
+    assert touchpoint.received_at == RECEIVED
+    assert touchpoint.timestamp == RECEIVED
+    assert touchpoint.message_id
+    assert b"wk_x" not in touchpoint.to_json()
+
+
+def test_the_clock_skew_of_the_client_is_corrected() -> None:
+    event = {
+        "userId": "u1",
+        "event": "Clicked",
+        "originalTimestamp": "2026-11-22T13:00:00Z",  # the client's clock is an hour fast
+        "sentAt": "2026-11-22T13:00:10Z",
+    }
+    [touchpoint] = _take([event], "track").accepted
+    assert touchpoint.timestamp == RECEIVED - timedelta(seconds=10)
+
+
+def test_batch_inherits_sent_at_and_context_and_reports_rejections_by_index() -> None:
+    body = {
+        "batch": [
+            {"type": "identify", "userId": "u1", "originalTimestamp": "2026-11-22T11:59:00Z"},
+            {"type": "track", "userId": "u1", "event": "Order Completed", "properties": {}},
+            {"type": "bogus", "userId": "u1"},
+        ],
+        "sentAt": "2026-11-22T11:59:30Z",
+        "context": {"library": {"name": "analytics-python", "version": "2.4.0"}},
+    }
+    intake = RULES.take_batch(body, source_id="src_1", received_at=RECEIVED)
+    [identify] = intake.accepted
+    assert identify.timestamp == RECEIVED - timedelta(seconds=30)
+    assert identify.event.context is not None
+    assert [r.index for r in intake.rejections] == [1, 2]
+    order_fields = {e["field"] for e in intake.rejections[0].errors}
+    assert "properties.order_id" in order_fields
+    assert intake.rejections[1].errors[0]["field"] == "type"
+    assert len(intake.rejected_records) == 2
+    assert {r.reason for r in intake.rejected_records} == {"validation_failed"}
+
+
+def test_an_event_over_the_size_limit_is_rejected_with_the_limit_named() -> None:
+    big = {"type": "track", "userId": "u", "event": "Big", "properties": {"x": "y" * 40_000}}
+    intake = RULES.take_batch({"batch": [big]}, source_id="src_1", received_at=RECEIVED)
+    [rejection] = intake.rejections
+    assert rejection.reason == "event_too_large"
+    assert "32768 bytes (32 KB) per event" in rejection.message
+    assert intake.rejected_records[0].payload_truncated
