@@ -2,6 +2,7 @@
 
 import math
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -205,19 +206,26 @@ def _schema_of(model: Any, components: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def _single_endpoint(
+    api: TrackingApi, event_type: EventType
+) -> Callable[[Request], Awaitable[Response]]:
+    # The type is bound here, not as a default argument: FastAPI would expose a default
+    # argument as a query parameter, letting `?event_type=` override the path's type.
+    async def endpoint(request: Request) -> Response:
+        return await api.single(request, event_type)
+
+    return endpoint
+
+
 def tracking_router(api: TrackingApi) -> tuple[APIRouter, dict[str, Any]]:
     """The /v1 routes and the request-body schemas they document (for OpenAPI)."""
     router = APIRouter(prefix="/v1", tags=["tracking"])
     components: dict[str, Any] = {}
 
     for event_type, model in _SINGLE_EVENT_MODELS.items():
-
-        async def endpoint(request: Request, event_type: EventType = event_type) -> Response:
-            return await api.single(request, event_type)
-
         router.add_api_route(
             f"/{event_type}",
-            endpoint,
+            _single_endpoint(api, event_type),
             methods=["POST"],
             summary=f"Record one {event_type} event (Segment {event_type} call)",
             description=(

@@ -1,5 +1,6 @@
 """Write-key storage and lookup (the I/O shell around domain/keys.py)."""
 
+import asyncio
 import secrets
 import time
 from dataclasses import dataclass
@@ -113,13 +114,21 @@ class CachedKeyLookup:
         self._repository = repository
         self._ttl = ttl_seconds
         self._cache: dict[str, tuple[float, Source | None]] = {}
+        # One database look-up per key at a time: when an entry expires under load, the
+        # concurrent requests for that key wait for the same answer.
+        self._in_flight: dict[str, asyncio.Task[Source | None]] = {}
 
     async def source_for(self, key: str) -> Source | None:
         now = time.monotonic()
         cached = self._cache.get(key)
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
-        source = await self._repository.source_for(key)
+        lookup = self._in_flight.get(key)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._repository.source_for(key))
+            self._in_flight[key] = lookup
+            lookup.add_done_callback(lambda _: self._in_flight.pop(key, None))
+        source = await asyncio.shield(lookup)
         if self._ttl > 0:
             if len(self._cache) > 10_000:  # unknown keys must not grow it without bound
                 self._cache.clear()

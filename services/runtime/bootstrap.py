@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.runtime.consumer import BatchHandler, ConsumerConfig, ConsumerLoop
+from services.runtime.consumer import BatchHandler, ConsumerConfig, ConsumerLoop, StoredPositions
 from services.runtime.db import create_engine, database_reachable, run_migrations
 from services.runtime.http import Readiness
 from services.runtime.kafka import create_producer, ensure_topics, kafka_reachable
@@ -62,6 +62,7 @@ def consumer_worker(
     config: ConsumerConfig,
     handler: BatchHandler,
     producer: AIOKafkaProducer,
+    positions: StoredPositions | None = None,
 ) -> Worker:
     """A worker running one consumer loop; dead letters go out through the service's producer."""
-    return ConsumerLoop(settings, config, handler, producer).run
+    return ConsumerLoop(settings, config, handler, producer, positions).run

@@ -32,6 +32,7 @@ from services.runtime.metrics import (
     HANDLER_RETRIES,
 )
 from services.runtime.settings import ServiceSettings
+from services.runtime.stopping import wait_or_stop
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +66,19 @@ class Poison:
 # return only once its effects are durable and must be idempotent under redelivery.
 BatchHandler = Callable[[Sequence[Record]], Awaitable[Sequence[Poison]]]
 
+# For handlers that record their progress in their own store, in the same transaction as their
+# effects: given newly assigned partitions, the offsets to resume from.
+StoredPositions = Callable[[set[TopicPartition]], Awaitable[dict[TopicPartition, int]]]
+
+
+class RetryableError(Exception):
+    """Raised by a handler for a failure that redoing the batch cures (e.g. a lost race)."""
+
 
 def is_transient(error: BaseException) -> bool:
     """Failures that retrying can cure: infrastructure briefly unreachable, contention."""
     transient: tuple[type[BaseException], ...] = (
+        RetryableError,
         OSError,
         TimeoutError,
         KafkaConnectionError,
@@ -97,9 +107,9 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, transient)
 
 
-def dead_letter_value(record: Record, error: Exception, group_id: str) -> bytes:
+def dead_letter(record: Record, error: Exception, group_id: str) -> DeadLetter:
     """The *.dlq.v1 payload: where the record came from, what it held (bounded), and why."""
-    letter = DeadLetter.of(
+    return DeadLetter.of(
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
@@ -109,7 +119,10 @@ def dead_letter_value(record: Record, error: Exception, group_id: str) -> bytes:
         failed_at=datetime.now(UTC),
         consumer_group=group_id,
     )
-    return letter.model_dump_json().encode()
+
+
+def dead_letter_value(record: Record, error: Exception, group_id: str) -> bytes:
+    return dead_letter(record, error, group_id).model_dump_json().encode()
 
 
 @dataclass(frozen=True)
@@ -126,9 +139,17 @@ class ConsumerConfig:
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     """Holds revocation until the batch in flight has been processed and committed."""
 
-    def __init__(self, in_flight: asyncio.Lock, group_id: str) -> None:
+    def __init__(
+        self,
+        in_flight: asyncio.Lock,
+        group_id: str,
+        consumer: AIOKafkaConsumer,
+        positions: StoredPositions | None,
+    ) -> None:
         self._in_flight = in_flight
         self._group_id = group_id
+        self._consumer = consumer
+        self._positions = positions
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._in_flight:
@@ -136,6 +157,10 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("partitions assigned", extra={"group": self._group_id, "count": len(assigned)})
+        if self._positions is not None and assigned:
+            # The handler's own record of progress is the truth; Kafka's commit may lag it.
+            for partition, offset in (await self._positions(assigned)).items():
+                self._consumer.seek(partition, offset)
 
 
 class ConsumerLoop:
@@ -145,7 +170,9 @@ class ConsumerLoop:
         config: ConsumerConfig,
         handler: BatchHandler,
         dead_letter_producer: AIOKafkaProducer,
+        positions: StoredPositions | None = None,
     ) -> None:
+        self._positions = positions
         self._settings = settings
         self._config = config
         self._handler = handler
@@ -165,7 +192,9 @@ class ConsumerLoop:
     async def run(self, stop: asyncio.Event) -> None:
         self._consumer.subscribe(
             list(self._config.topics),
-            listener=_CommitOnRevoke(self._in_flight, self._config.group_id),
+            listener=_CommitOnRevoke(
+                self._in_flight, self._config.group_id, self._consumer, self._positions
+            ),
         )
         await self._consumer.start()
         log.info("consumer started", extra={"group": self._config.group_id})
@@ -206,8 +235,12 @@ class ConsumerLoop:
             # idempotent handler makes the repeat harmless.
             log.warning("commit failed after rebalance", extra={"group": self._config.group_id})
             return
+        # Counted per topic, not per record: a label lookup per record shows up at volume.
+        per_topic: dict[str, int] = {}
         for record in batch:
-            CONSUMED_RECORDS.labels(self._config.group_id, record.topic).inc()
+            per_topic[record.topic] = per_topic.get(record.topic, 0) + 1
+        for topic, count in per_topic.items():
+            CONSUMED_RECORDS.labels(self._config.group_id, topic).inc(count)
         CONSUMER_BATCH_SECONDS.labels(self._config.group_id).observe(time.perf_counter() - started)
 
     async def _handle_until_done(
@@ -225,7 +258,7 @@ class ConsumerLoop:
                         "transient failure, retrying batch",
                         extra={"group": self._config.group_id, "error": repr(error)},
                     )
-                    if await _wait_or_stop(stop, delay):
+                    if await wait_or_stop(stop, delay):
                         return None
                     delay = min(delay * 2, self._config.retry_max_seconds)
                     continue
@@ -258,12 +291,3 @@ class ConsumerLoop:
                 "error": repr(item.error),
             },
         )
-
-
-async def _wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleep `seconds` unless asked to stop first; True means stop."""
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        return False
-    return True

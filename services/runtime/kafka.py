@@ -22,8 +22,12 @@ _TOPIC_ALREADY_EXISTS = 36
 _MAX_REPLICATION_FACTOR = 3
 
 
+# Per partition and produce request; far below the broker's 1 MB message.max.bytes.
+_MAX_BATCH_BYTES = 256 * 1024
+
+
 def create_producer(
-    settings: ServiceSettings, client_id: str, *, linger_ms: int = 5
+    settings: ServiceSettings, client_id: str, *, linger_ms: int = 0
 ) -> AIOKafkaProducer:
     """An idempotent producer: a send is acknowledged only once every in-sync replica has it."""
     return AIOKafkaProducer(
@@ -31,8 +35,14 @@ def create_producer(
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
-        # A few milliseconds of lingering turns concurrent sends into one request per partition.
+        # No lingering: aiokafka keeps one produce request in flight per broker, so under load
+        # sends gather into the next request while the previous one is acknowledged. Waiting
+        # longer only adds latency (measured in bench/ingest: p99 185 ms with 5 ms, 17 ms
+        # without, at 1,000 requests/s).
         linger_ms=linger_ms,
+        # The default 16 KB holds ~16 typical events, so a busy partition needed a round trip
+        # per 16 events; larger batches carry a whole burst in one request.
+        max_batch_size=_MAX_BATCH_BYTES,
         request_timeout_ms=15_000,
     )
 

@@ -13,6 +13,7 @@ the rest the same way for all four services:
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import socket
@@ -74,9 +75,13 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, *, shared: bool) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        # Several processes of a stateless service share the port; the kernel spreads
+        # connections across them (one ingest process per core).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as error:
@@ -89,9 +94,12 @@ def _bind(host: str, port: int) -> socket.socket:
 async def _run_until_stopped(
     settings: SettingsT, build: Build[SettingsT], resources: AsyncExitStack, stop: asyncio.Event
 ) -> None:
-    sock = _bind(settings.http_host, settings.http_port)
+    sock = _bind(settings.http_host, settings.http_port, shared=settings.http_reuse_port)
     resources.callback(sock.close)
     service = await build(settings, resources)
+    # Everything allocated at start-up lives as long as the process: keep it out of the
+    # collector's way, which shortens the pauses that set tail latency.
+    gc.freeze()
     server = _Server(
         uvicorn.Config(
             service.app,

@@ -48,6 +48,9 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     # Each service overrides this with its own RETAIN_<SERVICE>_PORT alias.
     http_port: int = Field(default=8080, ge=1, le=65535)
+    http_reuse_port: bool = Field(
+        default=False, description="Let several processes of this service share the port"
+    )
 
     startup_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
     shutdown_grace_seconds: float = Field(default=20.0, gt=0, le=300)

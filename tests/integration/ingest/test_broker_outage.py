@@ -12,7 +12,8 @@ from services.devstack.kafka import LocalKafka
 from services.devstack.ports import free_port
 from services.runtime.settings import ServiceSettings
 from tests.conftest import CACHE_DIR
-from tests.integration.ingest.conftest import Source, start_ingest, wait_ready
+from tests.integration.helpers import start_service
+from tests.integration.ingest.conftest import INGEST_LIMITS, Source
 
 pytestmark = pytest.mark.integration
 
@@ -25,14 +26,25 @@ async def test_events_are_refused_with_503_while_the_broker_is_down(
         tmp_path / "kafka", CACHE_DIR, port=free_port(), controller_port=free_port()
     )
     broker.start()
-    port = free_port()
-    own_settings = settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap_servers})
-    process = start_ingest(
-        own_settings, port, RETAIN_PUBLISH_TIMEOUT_SECONDS="2", RETAIN_SHUTDOWN_GRACE_SECONDS="3"
-    )
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url, process)
+        await _refuses_while_down(broker, settings, new_source)
+    finally:
+        broker.stop()
+
+
+async def _refuses_while_down(
+    broker: LocalKafka, settings: ServiceSettings, new_source: Callable[[], Awaitable[Source]]
+) -> None:
+    own_settings = settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap_servers})
+    ingest = start_service(
+        "ingest",
+        own_settings,
+        RETAIN_PUBLISH_TIMEOUT_SECONDS="2",
+        RETAIN_SHUTDOWN_GRACE_SECONDS="3",
+        **INGEST_LIMITS,
+    )
+    url = ingest.url
+    try:
         source = await new_source()
         auth = {"Authorization": "Basic " + base64.b64encode(f"{source.key}:".encode()).decode()}
         event = {"userId": "u-1", "event": "Tick", "messageId": str(uuid.uuid4())}
@@ -45,6 +57,4 @@ async def test_events_are_refused_with_503_while_the_broker_is_down(
         assert during.headers["Retry-After"] == "5"
         assert "retry" in during.json()["message"]
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        broker.stop()
+        ingest.stop()

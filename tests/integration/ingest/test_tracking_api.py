@@ -238,3 +238,21 @@ async def test_openapi_documents_every_endpoint_and_its_body(ingest_url: str) ->
     refs = orjson.dumps(spec).decode()
     for name in ("OrderCompleted", "Context"):
         assert name in spec["components"]["schemas"] or name in refs
+
+
+async def test_the_path_alone_decides_the_event_type(
+    ingest_url: str, new_source: NewSource, settings: ServiceSettings
+) -> None:
+    source = await new_source()
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            f"{ingest_url}/v1/track",
+            params={"event_type": "identify"},
+            json={"userId": "u-typed", "event": "Clicked", "type": "identify"},
+            headers=basic(source.key),
+        )
+    assert response.status_code == 200, response.text
+    [(_, touchpoint)] = await read_topic(settings, TOUCHPOINTS, from_source(source.id), 1)
+    event = touchpoint["event"]
+    assert isinstance(event, dict)
+    assert event["type"] == "track"

@@ -1,0 +1,3 @@
+module retain/bench/ingest/loadgen
+
+go 1.22
