@@ -32,7 +32,10 @@ class Consent(TopicModel):
     """Marketing email needs an opt-in; transactional email does not, so it is not recorded."""
 
     email_marketing: ConsentStatus = "unknown"
-    email_marketing_changed_at: UtcDatetime | None = None
+    email_marketing_changed_at: UtcDatetime | None = Field(
+        default=None,
+        description="Event time of the consent record in force (the latest by event time).",
+    )
     email_marketing_source: Text | None = Field(
         default=None, description='What set it, e.g. "identify", "Unsubscribed", "admin".'
     )
@@ -52,13 +55,16 @@ class Acquisition(TopicModel):
     landing_page_url: Text | None = None
     referral_code: OptionalId = None
     referred_by_customer_id: OptionalId = None
+    referred_by_user_id: OptionalId = Field(
+        default=None, description="userId of the customer whose referral code was used."
+    )
     affiliate: Text | None = None
 
 
 class Activity(TopicModel):
     first_seen_at: UtcDatetime | None = None
     last_seen_at: UtcDatetime | None = None
-    page_views: Count = 0
+    page_views: Count = Field(default=0, description="Page and screen views.")
     product_views: Count = 0
     active_days: Count = Field(default=0, description="Distinct UTC days with any event.")
 
@@ -76,6 +82,13 @@ class Commerce(TopicModel):
     items_purchased: Count = Field(default=0, description="Sum of quantities over orders.")
     products_purchased: list[str] = Field(default_factory=list, description="Product ids, sorted.")
     categories_purchased: list[str] = Field(default_factory=list, description="Sorted.")
+    revenue_by_currency: dict[str, Money] = Field(
+        default_factory=dict,
+        description=(
+            "Net revenue in each currency the customer ordered in; the money fields above count "
+            "only orders in `currency`, the customer's main currency."
+        ),
+    )
 
 
 class Cart(TopicModel):
@@ -85,6 +98,7 @@ class Cart(TopicModel):
     items: list[CartItem] = Field(default_factory=list)
     items_count: Count = 0
     value: Money = ZERO
+    currency: Currency | None = Field(default=None, description="Currency of `value`.")
     last_activity_at: UtcDatetime | None = None
     checkout_started_at: UtcDatetime | None = None
     checkout_pending: bool = Field(
@@ -104,6 +118,7 @@ class EmailEngagement(TopicModel):
 class Support(TopicModel):
     tickets_opened: Count = 0
     tickets_resolved: Count = 0
+    tickets_open: Count = Field(default=0, description="Opened and not yet resolved.")
     reviews_count: Count = 0
     average_rating: float | None = Field(default=None, ge=0, le=5)
 

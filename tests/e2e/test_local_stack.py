@@ -5,8 +5,10 @@ The stack gets its own free ports and state folder, so this runs beside `make ru
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -43,6 +45,39 @@ def _processes_using(state_dir: Path) -> list[psutil.Process]:
     return found
 
 
+def _an_order_posted_to_ingest_reaches_the_profile(
+    ports: dict[str, int], local_env: dict[str, str]
+) -> None:
+    """The storefront's view: the dev write key in, the admin token out."""
+    order = {
+        "userId": "e2e-user",
+        "event": "Order Completed",
+        "properties": {"order_id": "e2e-1", "revenue": 12.5, "currency": "EUR", "products": []},
+    }
+    posted = httpx.post(
+        f"http://127.0.0.1:{ports['ingest']}/v1/track",
+        json=order,
+        auth=(local_env["RETAIN_DEV_WRITE_KEY"], ""),
+        timeout=10,
+    )
+    assert posted.status_code == 200, posted.text
+    admin = {"Authorization": f"Bearer {local_env['RETAIN_ADMIN_TOKEN']}"}
+    deadline = time.monotonic() + 60
+    customers: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not customers:
+        response = httpx.get(
+            f"http://127.0.0.1:{ports['profile']}/v1/customers",
+            params={"user_id": "e2e-user"},
+            headers=admin,
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        customers = response.json()["customers"]
+        time.sleep(0.2)
+    assert customers, "the order never reached the profile"
+    assert customers[0]["commerce"]["orders_count"] == 1
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[dict[str, str]]:
     env = _stack_env(tmp_path / "state")
@@ -60,12 +95,14 @@ def test_make_up_serves_readyz_on_all_services_and_make_down_stops_everything(
     )
     assert up.returncode == 0, up.stdout + up.stderr
     state_dir = Path(stack["RETAIN_STATE_DIR"])
-    admin_token = dict(
+    local_env = dict(
         line.split("=", 1)
         for line in (state_dir / "local.env").read_text().splitlines()
         if "=" in line and not line.startswith("#")
-    )["RETAIN_ADMIN_TOKEN"]
-    assert admin_token in up.stdout  # printed at start for the person running it
+    )
+    # Printed at start for the person running it.
+    assert local_env["RETAIN_ADMIN_TOKEN"] in up.stdout
+    assert local_env["RETAIN_DEV_WRITE_KEY"] in up.stdout
 
     ports = {service: int(stack[f"RETAIN_{service.upper()}_PORT"]) for service in SERVICES}
     for service, port in ports.items():
@@ -75,6 +112,7 @@ def test_make_up_serves_readyz_on_all_services_and_make_down_stops_everything(
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
         assert "retain_http_requests_total" in metrics.text
     assert _processes_using(state_dir)
+    _an_order_posted_to_ingest_reaches_the_profile(ports, local_env)
 
     down = subprocess.run(
         ["make", "down"], cwd=REPO_ROOT, env=stack, capture_output=True, text=True, timeout=120

@@ -1,0 +1,111 @@
+"""Lifecycle signals that follow directly from a fold: first order, orders, cart activity, consent.
+
+Each event_id is derived from the customer and the event that caused the signal, so a batch
+folded again after a crash announces the same ids and downstream consumers act once.
+"""
+
+from datetime import datetime, timedelta
+from uuid import UUID, uuid5
+
+from schemas.topics.lifecycle_v1 import (
+    CartActivity,
+    ConsentChanged,
+    FirstOrder,
+    LifecycleEvent,
+)
+from schemas.topics.lifecycle_v1 import OrderCompleted as OrderCompletedSignal
+from services.profile.domain.snapshot import (
+    cart_item,
+    consent_status,
+    main_currency,
+    open_cart,
+    order_figures,
+)
+from services.profile.domain.state import ProfileState
+
+SIGNAL_MAX_AGE = timedelta(days=30)
+"""Orders and cart activity older than this (by event time) are history, not news: importing
+past orders must not start post-purchase or abandoned-cart emails. Consent always counts."""
+
+_NAMESPACE = UUID("6f6c1c3e-2b7a-5d0e-9a43-6c1b8e6a2f51")
+
+
+def event_id(kind: str, customer_id: str, *parts: str) -> str:
+    return str(uuid5(_NAMESPACE, "\x1f".join((kind, customer_id, *parts))))
+
+
+def lifecycle_signals(
+    before: ProfileState,
+    after: ProfileState,
+    *,
+    customer_id: str,
+    now: datetime,
+    max_age: timedelta = SIGNAL_MAX_AGE,
+) -> list[LifecycleEvent]:
+    """The lifecycle.v1 events announcing what changed from `before` to `after`."""
+    out: list[LifecycleEvent] = []
+    horizon = now - max_age
+    if not before.orders and after.orders:
+        first = min(after.orders.values(), key=lambda o: (o.first_at, o.order_id))
+        if first.first_at >= horizon:
+            out.append(
+                FirstOrder(
+                    type="first_order",
+                    event_id=event_id("first_order", customer_id, first.order_id),
+                    customer_id=customer_id,
+                    occurred_at=first.first_at,
+                    order_id=first.order_id,
+                    revenue=first.revenue,
+                    currency=first.currency,
+                )
+            )
+    new = [o for oid, o in after.orders.items() if oid not in before.orders]
+    for order in sorted(new, key=lambda o: (o.first_at, o.order_id)):
+        if order.first_at >= horizon:
+            out.append(
+                OrderCompletedSignal(
+                    type="order_completed",
+                    event_id=event_id("order_completed", customer_id, order.order_id),
+                    customer_id=customer_id,
+                    occurred_at=order.first_at,
+                    order_id=order.order_id,
+                    revenue=order.revenue,
+                    currency=order.currency,
+                    items=[cart_item(item) for item in order.items],
+                )
+            )
+    activity = after.cart_activity
+    if activity is not None and activity != before.cart_activity and activity.at >= horizon:
+        cart = open_cart(after, main_currency(order_figures(after)))
+        out.append(
+            CartActivity(
+                type="cart_activity",
+                event_id=event_id(
+                    "cart_activity", customer_id, activity.at.isoformat(), activity.message_id
+                ),
+                customer_id=customer_id,
+                occurred_at=activity.at,
+                cart_id=cart.cart_id,
+                items=cart.items,
+                items_count=cart.items_count,
+                value=cart.value,
+                currency=cart.currency,
+                last_activity_at=activity.at,
+                checkout_started=cart.checkout_pending,
+            )
+        )
+    consent = after.consent
+    if consent is not None and consent_status(consent) != consent_status(before.consent):
+        out.append(
+            ConsentChanged(
+                type="consent_changed",
+                event_id=event_id(
+                    "consent_changed", customer_id, consent.at.isoformat(), consent.message_id
+                ),
+                customer_id=customer_id,
+                occurred_at=consent.at,
+                status=consent_status(consent),
+                source=consent.source,
+            )
+        )
+    return out
