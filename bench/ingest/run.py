@@ -22,46 +22,48 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.metadata
-import io
 import json
-import math
 import os
-import platform
-import pstats
 import resource
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.devstack.kafka import KAFKA_VERSION, LocalKafka
+from bench.common import (
+    NO_RATE_LIMIT,
+    CpuMeter,
+    ServiceProcess,
+    create_write_key,
+    end_offsets,
+    kafka_processes,
+    local_kafka,
+    log,
+    machine,
+    profile_summary,
+    service_env,
+    settings_for,
+    stopped_on_sigterm,
+    wait_until_quiet,
+    write_results_file,
+)
+from services.devstack.kafka import LocalKafka
 from services.devstack.ports import free_port
 from services.devstack.postgres import LocalPostgres
-from services.ingest.keys import WriteKeyRepository
-from services.runtime.db import run_migrations
 from services.runtime.kafka import ensure_topics
-from services.runtime.settings import Environment, ServiceSettings
+from services.runtime.settings import ServiceSettings
 from services.runtime.topics import TOUCHPOINTS, TOUCHPOINTS_REJECTED
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 BENCH_DIR = Path(__file__).resolve().parent
 LOADGEN_DIR = BENCH_DIR / "loadgen"
-CACHE_DIR = Path(os.environ.get("RETAIN_CACHE_DIR", REPO_ROOT / ".cache"))
 
 # The issue's targets on a 2-core machine with Kafka on the same machine.
 SINGLE_TARGET_EVENTS_PER_SECOND = 3_000
@@ -69,6 +71,8 @@ BATCH_TARGET_EVENTS_PER_SECOND = 50_000
 LATENCY_TARGET_P99_MS = 25.0
 LATENCY_RATE = 1_000
 BATCH_SIZE = 100
+# Versions recorded with the results.
+INGEST_PACKAGES = ["fastapi", "uvicorn", "uvloop", "httptools", "pydantic", "aiokafka", "orjson"]
 # Above this, unrelated load on the machine makes a scenario's figures unreliable.
 BUSY_MACHINE_CORES = 0.2
 
@@ -152,10 +156,6 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
 # ---------------------------------------------------------------- processes
 
 
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
 def build_loadgen(workdir: Path) -> Path:
     go = shutil.which("go") or "/usr/local/go/bin/go"
     binary = workdir / "loadgen"
@@ -175,135 +175,46 @@ class IngestReplicas:
     """N ingest processes on their own loopback ports, as replicas behind a balancer would be."""
 
     def __init__(self, settings: ServiceSettings, workdir: Path, count: int, profile: bool) -> None:
-        self._settings = settings
+        self._env = service_env(settings) | NO_RATE_LIMIT
         self._workdir = workdir
         self._count = count
         self._profile = profile
-        self.ports = [free_port() for _ in range(count)]
-        self.processes: list[subprocess.Popen[bytes]] = []
+        self.services: list[ServiceProcess] = []
 
     @property
     def urls(self) -> list[str]:
-        return [f"http://127.0.0.1:{port}" for port in self.ports]
+        return [service.url for service in self.services]
 
     def profile_file(self, index: int) -> Path:
         return self._workdir / f"ingest-{index}.pstats"
 
     def start(self, timeout: float = 90) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RETAIN_")}
-        env |= {
-            "RETAIN_ENV": "local",
-            "RETAIN_KAFKA_BOOTSTRAP_SERVERS": self._settings.kafka_bootstrap_servers,
-            "RETAIN_DATABASE_URL": self._settings.database_url.get_secret_value(),
-            "RETAIN_HTTP_HOST": "127.0.0.1",
-            "RETAIN_LOG_LEVEL": "WARNING",
-            # The limiter stays in the path, but high enough that it never answers 429 here.
-            "RETAIN_RATE_LIMIT_PER_SECOND": "100000000",
-            "RETAIN_RATE_LIMIT_BURST": "100000000",
-        }
-        for index, port in enumerate(self.ports):
-            command = [sys.executable]
-            if self._profile:
-                command += ["-m", "cProfile", "-o", str(self.profile_file(index))]
-            command += ["-m", "services.ingest"]
-            with (self._workdir / f"ingest-{index}.log").open("ab") as output:
-                self.processes.append(
-                    subprocess.Popen(
-                        command,
-                        cwd=REPO_ROOT,
-                        env=env | {"RETAIN_INGEST_PORT": str(port)},
-                        stdout=output,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-        deadline = time.monotonic() + timeout
-        for index, url in enumerate(self.urls):
-            while True:
-                if self.processes[index].poll() is not None:
-                    raise RuntimeError(f"ingest {index} exited during start-up; see its log")
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"ingest at {url} not ready after {timeout:.0f}s")
-                time.sleep(0.2)
+        for index in range(self._count):
+            profile_to = self.profile_file(index) if self._profile else None
+            self.services.append(
+                ServiceProcess("ingest", self._env, self._workdir, profile_to, f"ingest-{index}")
+            )
+        for service in self.services:
+            service.wait_ready(timeout)
 
     def stop(self, timeout: float = 30) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-
-
-def kafka_process(kafka: LocalKafka) -> psutil.Process | None:
-    with contextlib.suppress(OSError, ValueError, psutil.Error):
-        return psutil.Process(int(kafka.pid_file.read_text().split()[0]))
-    return None
-
-
-def machine_busy_seconds() -> float:
-    times = psutil.cpu_times()
-    return float(times.user + times.nice + times.system + times.irq + times.softirq)
-
-
-def wait_until_quiet(ours: list[psutil.Process], limit_seconds: float) -> float:
-    """Wait (up to the limit) until other processes use little CPU; returns what they used."""
-    started = time.monotonic()
-    reported = -math.inf
-    while True:
-        machine, mine = machine_busy_seconds(), cpu_seconds(ours)
-        time.sleep(2)
-        others = (machine_busy_seconds() - machine - (cpu_seconds(ours) - mine)) / 2
-        waited = time.monotonic() - started
-        if others <= BUSY_MACHINE_CORES or waited > limit_seconds:
-            return others
-        if waited - reported >= 30:
-            reported = waited
-            log(f"other processes use {others:.2f} cores; waiting for a quiet machine")
-
-
-def cpu_seconds(processes: list[psutil.Process]) -> float:
-    total = 0.0
-    for process in processes:
-        with contextlib.suppress(psutil.Error):
-            times = process.cpu_times()
-            total += times.user + times.system
-    return total
+        # All at once: they shut down in parallel.
+        for service in self.services:
+            service.terminate()
+        for service in self.services:
+            service.wait_stopped(timeout)
 
 
 # ---------------------------------------------------------------- Kafka checks
 
 
-async def end_offsets(bootstrap: str, topic: str) -> int:
-    """The sum of the topic's partition end offsets: how many records it has ever received."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        [description] = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    partitions = [TopicPartition(topic, p["partition"]) for p in description["partitions"]]
-    if not partitions:
-        raise RuntimeError(f"topic {topic} not found")
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        offsets = await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
-    return sum(offsets.values())
-
-
 def topic_counts(bootstrap: str) -> tuple[int, int]:
+    """Records ever received by touchpoints.v1 and by touchpoints.rejected.v1."""
+
     async def both() -> tuple[int, int]:
         return (
-            await end_offsets(bootstrap, TOUCHPOINTS),
-            await end_offsets(bootstrap, TOUCHPOINTS_REJECTED),
+            sum((await end_offsets(bootstrap, TOUCHPOINTS)).values()),
+            sum((await end_offsets(bootstrap, TOUCHPOINTS_REJECTED)).values()),
         )
 
     return asyncio.run(asyncio.wait_for(both(), timeout=60))
@@ -311,17 +222,18 @@ def topic_counts(bootstrap: str) -> tuple[int, int]:
 
 async def prepare(settings: ServiceSettings) -> str:
     """Schema, topics and a fresh write key; returns the key."""
-    await run_migrations(settings, "ingest")
+    key = await create_write_key(settings, "bench")
     await ensure_topics(settings, client_id="retain-bench")
-    engine = create_async_engine(settings.database_url.get_secret_value())
-    try:
-        created = await WriteKeyRepository(engine).create("bench")
-    finally:
-        await engine.dispose()
-    return created.key
+    return key
 
 
 # ---------------------------------------------------------------- running
+
+
+def children_cpu_seconds() -> float:
+    """CPU seconds of this script's children that have exited (the load generator)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_scenario(
@@ -335,13 +247,16 @@ def run_scenario(
 ) -> Outcome:
     bootstrap = kafka.bootstrap_servers
     before, rejected_before = topic_counts(bootstrap)
-    ingest = [psutil.Process(p.pid) for p in replicas.processes]
-    broker = [p for p in [kafka_process(kafka)] if p is not None]
-    wait_until_quiet([*ingest, *broker, psutil.Process()], quiet_wait)
-    cpu_before = {"ingest": cpu_seconds(ingest), "kafka": cpu_seconds(broker)}
-    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    machine_before = machine_busy_seconds()
-    started = time.monotonic()
+    ingest = [service.ps for service in replicas.services]
+    broker = kafka_processes(kafka)
+    wait_until_quiet(quiet_wait, BUSY_MACHINE_CORES, [*ingest, *broker, psutil.Process()])
+    meter = CpuMeter(
+        {"ingest": lambda: ingest, "kafka": lambda: broker},
+        # The generator runs as this script's child: its CPU shows once it has exited.
+        counters={"loadgen": children_cpu_seconds},
+        children=False,
+    )
+    meter.start()
     command = [
         str(loadgen),
         "-targets",
@@ -352,62 +267,17 @@ def run_scenario(
     ]
     log(f"{scenario.name}: {scenario.title}")
     done = subprocess.run(command, capture_output=True, check=True, timeout=timeout)
-    elapsed = time.monotonic() - started
-    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = {
-        "ingest": cpu_seconds(ingest) - cpu_before["ingest"],
-        "kafka": cpu_seconds(broker) - cpu_before["kafka"],
-        "loadgen": (children_after.ru_utime + children_after.ru_stime)
-        - (children_before.ru_utime + children_before.ru_stime),
-    }
-    # Whatever else ran on the machine meanwhile (other jobs skew the figures; reported).
-    cpu["other"] = max(0.0, machine_busy_seconds() - machine_before - sum(cpu.values()))
+    # Cores used on average over the whole run of the generator (warm-up included); `other` is
+    # whatever else ran on the machine meanwhile (other jobs skew the figures; reported).
+    cores = meter.stop()
     after, rejected_after = topic_counts(bootstrap)
     summary = json.loads(done.stdout)
-    # Cores used on average over the whole run of the generator (warm-up included).
-    cores = {name: seconds / elapsed for name, seconds in cpu.items()}
     accepted = max(1, summary["accepted_events_total"])
-    cores["ingest_us_per_event"] = cpu["ingest"] / accepted * 1e6
+    cores["ingest_us_per_event"] = meter.used["ingest"] / accepted * 1e6
     return Outcome(scenario, summary, after - before, rejected_after - rejected_before, cores)
 
 
 # ---------------------------------------------------------------- reporting
-
-
-def _version(command: list[str], pattern: str | None = None) -> str:
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
-    except OSError:
-        return "not found"
-    text = (done.stdout + done.stderr).strip().splitlines()
-    line = next((x for x in text if pattern is None or pattern in x), text[0] if text else "")
-    return line.strip()
-
-
-def machine() -> dict[str, str]:
-    cpu_model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    packages = ["fastapi", "uvicorn", "uvloop", "httptools", "pydantic", "aiokafka", "orjson"]
-    commit = _version(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"])
-    dirty = _version(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "services"])
-    if dirty and "fatal" not in dirty:
-        commit += " (with uncommitted changes)"
-    return {
-        "nproc": str(os.cpu_count()),
-        "cpu": cpu_model,
-        "memory": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "go": _version(["go", "version"]),
-        "java": _version(["java", "-version"], "version"),
-        "kafka": KAFKA_VERSION,
-        "packages": ", ".join(f"{p} {importlib.metadata.version(p)}" for p in packages),
-        "commit": commit,
-    }
 
 
 def result_cell(outcome: Outcome) -> str:
@@ -449,19 +319,6 @@ def table(outcomes: list[Outcome]) -> str:
     return "\n".join(rows)
 
 
-def profile_summary(files: list[Path], limit: int = 30) -> str:
-    existing = [str(f) for f in files if f.exists()]
-    if not existing:
-        return ""
-    out = io.StringIO()
-    stats = pstats.Stats(*existing, stream=out)
-    stats.strip_dirs().sort_stats("tottime").print_stats(limit)
-    lines = out.getvalue().splitlines()
-    # From the totals line on; pstats prints the file names first.
-    start = next((i for i, line in enumerate(lines) if "function calls" in line), 0)
-    return "\n".join(line.rstrip() for line in lines[start:] if line.strip())
-
-
 def write_results(
     path: Path, outcomes: list[Outcome], info: dict[str, str], args: argparse.Namespace
 ) -> None:
@@ -493,16 +350,8 @@ def write_results(
         "- CPU cores used: CPU seconds of each party divided by the scenario's wall time "
         "(2.00 is the whole machine); `other` is everything else on the machine (PostgreSQL, "
         "the benchmark script, unrelated jobs) and should be near zero for a clean run.",
-        "",
-        "## Machine",
-        "",
-        *(f"- {name}: {value}" for name, value in info.items()),
-        "",
     ]
-    notes = BENCH_DIR / "NOTES.md"
-    if notes.exists():
-        lines += [notes.read_text().rstrip(), ""]
-    path.write_text("\n".join(lines))
+    write_results_file(path, lines, info, BENCH_DIR / "NOTES.md")
 
 
 # ---------------------------------------------------------------- main
@@ -539,20 +388,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-@contextlib.contextmanager
-def stopped_on_sigterm() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so everything started is stopped by the finally blocks."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def main() -> int:
     args = parse_args()
     chosen = [s for s in scenarios(args) if not args.only or s.name in args.only]
@@ -563,23 +398,14 @@ def main() -> int:
         workdir = Path(tmp)
         log(f"working in {workdir}; building the load generator")
         loadgen = build_loadgen(workdir)
-        kafka = LocalKafka(
-            data_dir=workdir / "kafka",
-            cache_dir=CACHE_DIR,
-            port=free_port(),
-            controller_port=free_port(),
-        )
+        kafka = local_kafka(workdir)
         postgres = LocalPostgres(data_dir=workdir / "postgres", port=free_port(), durable=False)
         replicas: IngestReplicas | None = None
         try:
             log("starting Kafka and PostgreSQL")
             kafka.start()
             postgres.start()
-            settings = ServiceSettings(
-                env=Environment.LOCAL,
-                kafka_bootstrap_servers=kafka.bootstrap_servers,
-                database_url=postgres.url,
-            )
+            settings = settings_for(kafka, postgres)
             write_key = asyncio.run(prepare(settings))
             log(f"starting {args.replicas} ingest process(es)")
             replicas = IngestReplicas(settings, workdir, args.replicas, args.profile)
@@ -619,7 +445,7 @@ def main() -> int:
         print("\nWhere ingest spends its time (cProfile, by own time):\n")
         print(profile)
     if str(args.output) != "-" and not args.profile:
-        write_results(args.output, outcomes, machine(), args)
+        write_results(args.output, outcomes, machine(INGEST_PACKAGES, go=True), args)
         log(f"wrote {args.output}")
     return 0 if outcomes and all(o.passed for o in outcomes) else 1
 

@@ -39,119 +39,67 @@ import asyncio
 import base64
 import bisect
 import contextlib
-import importlib.metadata
 import math
-import os
-import platform
 import shlex
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.ingest.run import profile_summary
+from bench.common import (
+    NO_RATE_LIMIT,
+    CpuMeter,
+    ServiceProcess,
+    create_write_key,
+    end_offsets,
+    kafka_processes,
+    local_kafka,
+    log,
+    machine,
+    profile_summary,
+    service_env,
+    settings_for,
+    stopped_on_sigterm,
+    wait_until_quiet,
+    write_results_file,
+)
 from bench.profile.events import Expected, generate, touchpoint
-from services.devstack.kafka import KAFKA_VERSION, LocalKafka
+from services.devstack.kafka import LocalKafka
 from services.devstack.ports import free_port
 from services.devstack.postgres import LocalPostgres
-from services.ingest.keys import WriteKeyRepository
-from services.runtime.db import create_engine, run_migrations
+from services.runtime.db import run_migrations
 from services.runtime.kafka import create_producer, ensure_topics
-from services.runtime.settings import Environment, ServiceSettings
+from services.runtime.settings import ServiceSettings
 from services.runtime.topics import TOPICS, TOUCHPOINTS
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 BENCH_DIR = Path(__file__).resolve().parent
-CACHE_DIR = Path(os.environ.get("RETAIN_CACHE_DIR", REPO_ROOT / ".cache"))
 
 # The issue's targets on a 2-core machine with Kafka and PostgreSQL on the same machine.
 THROUGHPUT_TARGET = 30_000
 LATENCY_TARGET_P99_MS = 250.0
 LATENCY_RATE = 2_000
 ADMIN_TOKEN = "bench-admin-token-" + "x" * 32
-
-
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+# Above this, unrelated load on the machine makes a scenario's figures unreliable.
+BUSY_MACHINE_CORES = 0.3
+# Versions recorded with the results.
+PROFILE_PACKAGES = ["pydantic", "aiokafka", "sqlalchemy", "asyncpg", "orjson", "fastapi", "uvicorn"]
 
 
 # ---------------------------------------------------------------- processes and CPU
 
 
 def base_env(settings: ServiceSettings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RETAIN_")}
-    return env | {
-        "RETAIN_ENV": "local",
-        "RETAIN_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "RETAIN_DATABASE_URL": settings.database_url.get_secret_value(),
-        "RETAIN_ADMIN_TOKEN": ADMIN_TOKEN,
-        "RETAIN_HTTP_HOST": "127.0.0.1",
-        "RETAIN_LOG_LEVEL": "WARNING",
-    }
-
-
-class ServiceProcess:
-    """`python -m services.<name>` on a free loopback port, optionally under cProfile."""
-
-    def __init__(
-        self, name: str, env: dict[str, str], workdir: Path, profile_to: Path | None = None
-    ) -> None:
-        self.name = name
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable]
-        if profile_to is not None:
-            command += ["-m", "cProfile", "-o", str(profile_to)]
-        command += ["-m", f"services.{name}"]
-        env = env | {f"RETAIN_{name.upper()}_PORT": str(self.port)}
-        with (workdir / f"{name}.log").open("ab") as output:
-            self.process = subprocess.Popen(
-                command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
-            )
-        self.started = time.monotonic()
-        self.ps = psutil.Process(self.process.pid)
-
-    def wait_ready(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited during start-up; see its log")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.name} not ready after {timeout:.0f}s")
-
-    def stop(self, timeout: float = 60) -> None:
-        # SIGTERM lets the service finish its batch and cProfile write its file.
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-
-def _cpu(process: psutil.Process) -> float:
-    with contextlib.suppress(psutil.Error):
-        times = process.cpu_times()
-        return float(times.user + times.system + times.children_user + times.children_system)
-    return 0.0
+    return service_env(settings) | {"RETAIN_ADMIN_TOKEN": ADMIN_TOKEN}
 
 
 def postgres_processes(server: LocalPostgres) -> list[psutil.Process]:
@@ -163,79 +111,7 @@ def postgres_processes(server: LocalPostgres) -> list[psutil.Process]:
     return []
 
 
-def kafka_processes(kafka: LocalKafka) -> list[psutil.Process]:
-    with contextlib.suppress(OSError, ValueError, psutil.Error):
-        return [psutil.Process(int(kafka.pid_file.read_text().split()[0]))]
-    return []
-
-
-def machine_busy() -> float:
-    t = psutil.cpu_times()
-    return float(t.user + t.nice + t.system + t.irq + t.softirq)
-
-
-@dataclass
-class CpuMeter:
-    """Cores used per party over a window; `other` is the rest of the machine.
-
-    Each party's processes are listed at the start and again at the end, so processes that
-    appear meanwhile (database connections) are counted from zero.
-    """
-
-    parties: dict[str, Callable[[], list[psutil.Process]]]
-    before: dict[int, float] = field(default_factory=dict)
-    machine_before: float = 0.0
-    started: float = 0.0
-
-    def start(self) -> None:
-        self.before = {p.pid: _cpu(p) for list_ in self.parties.values() for p in list_()}
-        self.machine_before = machine_busy()
-        self.started = time.monotonic()
-
-    def stop(self) -> dict[str, float]:
-        elapsed = max(1e-9, time.monotonic() - self.started)
-        used = {
-            name: sum(_cpu(p) - self.before.get(p.pid, 0.0) for p in list_())
-            for name, list_ in self.parties.items()
-        }
-        used["other"] = max(0.0, machine_busy() - self.machine_before - sum(used.values()))
-        return {name: seconds / elapsed for name, seconds in used.items()}
-
-
-def wait_until_quiet(limit_seconds: float, threshold: float = 0.3) -> float:
-    """Wait (bounded) until the machine is nearly idle; returns the cores others used last."""
-    deadline = time.monotonic() + limit_seconds
-    while True:
-        before = machine_busy()
-        time.sleep(2)
-        busy = (machine_busy() - before) / 2
-        if busy <= threshold or time.monotonic() > deadline:
-            return busy
-        log(f"machine busy ({busy:.2f} cores used by others); waiting for it to quieten")
-
-
 # ---------------------------------------------------------------- Kafka
-
-
-def settings_for(kafka: LocalKafka, postgres: LocalPostgres) -> ServiceSettings:
-    return ServiceSettings(
-        env=Environment.LOCAL,
-        kafka_bootstrap_servers=kafka.bootstrap_servers,
-        database_url=postgres.url,
-    )
-
-
-async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    [spec] = [t for t in TOPICS if t.name == topic]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        offsets = await consumer.end_offsets(
-            [TopicPartition(topic, p) for p in range(spec.partitions)]
-        )
-    finally:
-        await consumer.stop()
-    return {tp.partition: offset for tp, offset in offsets.items()}
 
 
 async def produce_backlog(settings: ServiceSettings, events: int, customers: int) -> Expected:
@@ -369,7 +245,7 @@ def run_throughput(
         "RETAIN_CONSUMER_GROUP": group,
         "RETAIN_BATCH_SIZE": str(args.batch_size),
     }
-    wait_until_quiet(args.quiet_wait)
+    wait_until_quiet(args.quiet_wait, BUSY_MACHINE_CORES)
     profile_to = workdir / f"profile-{durability}.pstats" if args.profile else None
     log(f"throughput ({durability}): one profile process folds {end:,} touchpoints")
     service = ServiceProcess("profile", env, workdir, profile_to)
@@ -642,16 +518,6 @@ async def measure_latency(
     return latencies, answer_ms, sent, acked_count, committed, failures
 
 
-async def create_write_key(settings: ServiceSettings) -> str:
-    await run_migrations(settings, "ingest")
-    engine = create_engine(settings)
-    try:
-        created = await WriteKeyRepository(engine).create("bench-storefront")
-    finally:
-        await engine.dispose()
-    return created.key
-
-
 def run_latency(
     kafka: LocalKafka,
     postgres: LocalPostgres,
@@ -661,16 +527,15 @@ def run_latency(
     args: argparse.Namespace,
 ) -> Latency:
     settings = settings_for(kafka, postgres)
-    write_key = asyncio.run(create_write_key(settings))
+    write_key = asyncio.run(create_write_key(settings, "bench-storefront"))
     ingest = ServiceProcess(
         "ingest",
-        base_env(settings)
-        | {"RETAIN_RATE_LIMIT_PER_SECOND": "100000000", "RETAIN_RATE_LIMIT_BURST": "100000000"},
+        base_env(settings) | NO_RATE_LIMIT,
         workdir,
     )
     try:
         ingest.wait_ready()
-        wait_until_quiet(args.quiet_wait)
+        wait_until_quiet(args.quiet_wait, BUSY_MACHINE_CORES)
         log(
             f"latency: {args.latency_rate:,} events/s in batches of {args.latency_batch} for "
             f"{args.warmup}s warm-up + {args.latency_seconds}s"
@@ -716,39 +581,8 @@ def run_latency(
 # ---------------------------------------------------------------- reporting
 
 
-def _version(command: list[str], pattern: str | None = None) -> str:
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
-    except OSError:
-        return "not found"
-    lines = (done.stdout + done.stderr).strip().splitlines()
-    line = next((x for x in lines if pattern is None or pattern in x), lines[0] if lines else "")
-    return line.strip()
-
-
-def machine(postgres: LocalPostgres | None) -> dict[str, str]:
-    cpu_model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    packages = ["pydantic", "aiokafka", "sqlalchemy", "asyncpg", "orjson", "fastapi", "uvicorn"]
-    commit = _version(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"])
-    dirty = _version(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "services"])
-    if dirty and "fatal" not in dirty:
-        commit += " (with uncommitted changes)"
-    info = {
-        "nproc": str(os.cpu_count()),
-        "cpu": cpu_model,
-        "memory": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "java": _version(["java", "-version"], "version"),
-        "kafka": KAFKA_VERSION,
-        "packages": ", ".join(f"{p} {importlib.metadata.version(p)}" for p in packages),
-        "commit": commit,
-    }
+def machine_info(postgres: LocalPostgres | None) -> dict[str, str]:
+    info = machine(PROFILE_PACKAGES)
     if postgres is not None:
         with contextlib.suppress(Exception):
             info["postgresql"] = asyncio.run(_server_version(postgres))
@@ -834,16 +668,8 @@ def write_results(path: Path, table: str, info: dict[str, str], args: argparse.N
         "- CPU cores used: CPU seconds per party over the scenario's wall time (2.00 is the "
         "whole machine); `bench` is this script (load generator and poller), `other` is "
         "everything else on the machine.",
-        "",
-        "## Machine",
-        "",
-        *(f"- {name}: {value}" for name, value in info.items()),
-        "",
     ]
-    notes = BENCH_DIR / "NOTES.md"
-    if notes.exists():
-        lines += [notes.read_text().rstrip(), ""]
-    path.write_text("\n".join(lines))
+    write_results_file(path, lines, info, BENCH_DIR / "NOTES.md")
 
 
 # ---------------------------------------------------------------- main
@@ -878,20 +704,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-@contextlib.contextmanager
-def stopped_on_sigterm() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so everything started is stopped by the finally blocks."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def main() -> int:
     args = parse_args()
     modes = ["fast", "durable"] if args.durability == "both" else ["durable"]
@@ -904,12 +716,7 @@ def main() -> int:
     summary = ""
     with stopped_on_sigterm(), tempfile.TemporaryDirectory(prefix="retain-bench-profile-") as tmp:
         workdir = Path(tmp)
-        kafka = LocalKafka(
-            data_dir=workdir / "kafka",
-            cache_dir=CACHE_DIR,
-            port=free_port(),
-            controller_port=free_port(),
-        )
+        kafka = local_kafka(workdir)
         servers: list[LocalPostgres] = []
         services: list[ServiceProcess] = []
         try:
@@ -937,7 +744,7 @@ def main() -> int:
                     throughputs.append(result)
                 if mode == "durable" and args.only != "throughput":
                     latency = run_latency(kafka, postgres, service, group, workdir, args)
-                info = machine(postgres)
+                info = machine_info(postgres)
                 service.stop()
                 if args.profile:
                     profiles.append(workdir / f"profile-{mode}.pstats")

@@ -32,6 +32,7 @@ from services.ingest.domain.ratelimit import RateLimiter
 from services.ingest.keys import CachedKeyLookup
 from services.ingest.publisher import BrokerUnavailableError, Publisher
 from services.ingest.settings import IngestSettings
+from services.runtime.failures import is_transient
 
 
 def _json(
@@ -41,7 +42,7 @@ def _json(
 
 
 _SUCCESS = Response(b'{"success":true}', media_type="application/json")
-_BROKER_RETRY_SECONDS = 5
+_RETRY_SECONDS = 5
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid JSON or event; `errors` names each field and its limit"},
     401: {"description": "Missing, unknown or revoked write key"},
@@ -111,7 +112,16 @@ class TrackingApi:
                 "missing write key: send it as the HTTP Basic username or as writeKey in the body",
                 headers={"WWW-Authenticate": 'Basic realm="retain"'},
             )
-        source = await self._keys.source_for(key)
+        try:
+            source = await self._keys.source_for(key)
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            raise ApiError(
+                503,
+                "the write-key store is unavailable; retry the same request",
+                headers={"Retry-After": str(_RETRY_SECONDS)},
+            ) from None
         if source is None:
             raise ApiError(401, "unknown or revoked write key")
         return source
@@ -132,8 +142,9 @@ class TrackingApi:
         except BrokerUnavailableError:
             raise ApiError(
                 503,
-                "the event broker is unavailable; nothing was accepted, retry the same request",
-                headers={"Retry-After": str(_BROKER_RETRY_SECONDS)},
+                "the event broker did not acknowledge; some events may have been accepted, "
+                "retry the same request (events with the same messageId are deduplicated)",
+                headers={"Retry-After": str(_RETRY_SECONDS)},
             ) from None
 
     async def single(self, request: Request, event_type: EventType) -> Response:

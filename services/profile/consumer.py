@@ -9,7 +9,8 @@ from pydantic import ValidationError
 from schemas.topics.dlq_v1 import DeadLetter
 from schemas.topics.touchpoints_v1 import Touchpoint
 from services.profile.folding import Delivered, ProfileFolder
-from services.runtime.consumer import Poison, Record, dead_letter, is_transient
+from services.runtime.consumer import Poison, Record, dead_letter
+from services.runtime.failures import is_transient
 
 
 class TouchpointHandler:

@@ -29,15 +29,18 @@ from services.profile.domain import to_snapshot as snapshot_of
 from services.profile.domain.identity import (
     Identity,
     Links,
-    advisory_lock_key,
+    Resolution,
     customer_id_for,
+    event_key,
     identity_hash,
+    resolve,
 )
+from services.profile.locks import lock_identities
 from services.profile.tables import (
     consumer_offsets,
     outbox,
 )
-from services.runtime.consumer import RetryableError
+from services.runtime.failures import RetryableError
 from services.runtime.topics import LIFECYCLE, PROFILES
 
 log = logging.getLogger(__name__)
@@ -194,28 +197,9 @@ class _Customer:
     before: ProfileState = field(default_factory=ProfileState)
 
 
-@dataclass
-class _Resolution:
-    """Where each event goes and which customers were found to be one."""
-
-    target: dict[tuple[str, str], str] = field(default_factory=dict)  # (source, messageId)
-    absorbed: dict[str, str] = field(default_factory=dict)  # absorbed id -> survivor id
-    links: dict[Identity, str] = field(default_factory=dict)  # identity -> customer id
-    user_ids: dict[str, str] = field(default_factory=dict)  # identified customer -> its userId
-
-    def final(self, customer_id: str) -> str:
-        while customer_id in self.absorbed:
-            customer_id = self.absorbed[customer_id]
-        return customer_id
-
-
 def _key_bytes(letter: DeadLetter) -> bytes | None:
     """The dead letter keeps the original key (touchpoint keys are text)."""
     return letter.key.encode() if letter.key is not None else None
-
-
-def _event_key(touchpoint: Touchpoint) -> tuple[str, str]:
-    return touchpoint.source_id, touchpoint.message_id
 
 
 class ProfileFolder:
@@ -252,9 +236,8 @@ class ProfileFolder:
             ]
             if letters:
                 await connection.execute(insert(outbox).values(letters))
-            current = [d for d in delivered if fresh(d.topic, d.partition, d.offset)]
-            events = await self._not_erased(connection, [d.touchpoint for d in current])
-            written = await self._fold(connection, events) if events else 0
+            current = [d.touchpoint for d in delivered if fresh(d.topic, d.partition, d.offset)]
+            written = await self._fold(connection, current) if current else 0
             positions = [(d.topic, d.partition, d.offset) for d in delivered]
             positions += [(x.original_topic, x.partition, x.offset) for x in dead_letters]
             await self._record_offsets(connection, positions)
@@ -328,13 +311,15 @@ class ProfileFolder:
     async def _fold(self, connection: AsyncConnection, events: list[Touchpoint]) -> int:
         all_identities = sorted({i for e in events for i in Links.of(e).identities()})
         # Consumers of other partitions may see the same identities: take turns on them.
-        await connection.execute(
-            text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
-            {"keys": sorted({advisory_lock_key(i) for i in all_identities})},
-        )
+        await lock_identities(connection, all_identities)
+        # Only under the locks: an erasure committed before them must be seen here, or its
+        # customer would be folded back from events received before it.
+        events = await self._not_erased(connection, events)
+        if not events:
+            return 0
         known = await self._known_identities(connection, all_identities)
         users_of = await self._user_ids(connection, set(known.values()))
-        resolution = _resolve(events, known, users_of)
+        resolution = resolve(events, known, users_of)
 
         involved = sorted(
             {resolution.final(c) for c in resolution.target.values()} | set(resolution.absorbed)
@@ -346,7 +331,7 @@ class ProfileFolder:
         by_customer: dict[str, list[Touchpoint]] = {}
         for event in new_events:
             by_customer.setdefault(
-                resolution.final(resolution.target[_event_key(event)]), []
+                resolution.final(resolution.target[event_key(event)]), []
             ).append(event)
         for customer_id, customer_events in by_customer.items():
             customer = survivors[customer_id]
@@ -401,7 +386,7 @@ class ProfileFolder:
         return loaded
 
     async def _absorb(
-        self, connection: AsyncConnection, resolution: _Resolution, loaded: dict[str, _Customer]
+        self, connection: AsyncConnection, resolution: Resolution, loaded: dict[str, _Customer]
     ) -> dict[str, _Customer]:
         """Merge absorbed customers into their survivors; absorbed ids resolve to survivors."""
         survivors = {cid: c for cid, c in loaded.items() if cid not in resolution.absorbed}
@@ -425,10 +410,10 @@ class ProfileFolder:
         return survivors
 
     async def _store_touchpoints(
-        self, connection: AsyncConnection, events: list[Touchpoint], resolution: _Resolution
+        self, connection: AsyncConnection, events: list[Touchpoint], resolution: Resolution
     ) -> list[Touchpoint]:
         """Insert the events; return those not seen before (the only ones to fold)."""
-        unique = {_event_key(e): e for e in events}
+        unique = {event_key(e): e for e in events}
         stored = list(unique.values())
         result = await connection.execute(
             _STORE_TOUCHPOINTS,
@@ -450,7 +435,7 @@ class ProfileFolder:
         inserted = {(row.source_id, row.message_id) for row in result}
         return [unique[key] for key in unique if key in inserted]
 
-    async def _save_identities(self, connection: AsyncConnection, resolution: _Resolution) -> None:
+    async def _save_identities(self, connection: AsyncConnection, resolution: Resolution) -> None:
         if not resolution.links:
             return
         links = sorted(resolution.links.items())
@@ -464,7 +449,7 @@ class ProfileFolder:
         )
 
     async def _save_and_announce(
-        self, connection: AsyncConnection, survivors: dict[str, _Customer], resolution: _Resolution
+        self, connection: AsyncConnection, survivors: dict[str, _Customer], resolution: Resolution
     ) -> int:
         now = datetime.now(UTC)
         changed = {c.customer_id: c for c in survivors.values() if c.changed}
@@ -646,57 +631,3 @@ def _referrer_id(state: ProfileState) -> str | None:
     if state.referrer_user_id is None:
         return None
     return customer_id_for(("user", state.referrer_user_id.value))
-
-
-def _resolve(
-    events: Iterable[Touchpoint], known: dict[Identity, str], users_of: dict[str, str | None]
-) -> _Resolution:
-    """Decide each event's customer and the merges its identities imply (see domain.identity)."""
-    resolution = _Resolution()
-    owner = dict(known)  # identity -> customer id, as it stands while the batch is read
-    user_of = dict(users_of)  # customer id -> its userId
-
-    def current(identity: Identity) -> str | None:
-        customer_id = owner.get(identity)
-        return resolution.final(customer_id) if customer_id else None
-
-    def absorb(customer_id: str, into: str) -> None:
-        customer_id, into = resolution.final(customer_id), resolution.final(into)
-        if customer_id != into:
-            resolution.absorbed[customer_id] = into
-
-    def link(identity: Identity, customer_id: str) -> None:
-        owner[identity] = customer_id
-        resolution.links[identity] = customer_id
-
-    for event in events:
-        links = Links.of(event)
-        if links.user_id:
-            user: Identity = ("user", links.user_id)
-            target = current(user) or customer_id_for(user)
-            user_of.setdefault(target, links.user_id)
-            resolution.user_ids.setdefault(target, links.user_id)
-            if user not in owner:
-                link(user, target)
-            if links.anonymous_id:
-                anon: Identity = ("anon", links.anonymous_id)
-                anon_owner = current(anon)
-                if anon_owner is None:
-                    link(anon, target)
-                elif anon_owner != target and user_of.get(anon_owner) in (None, links.user_id):
-                    absorb(anon_owner, target)
-                    link(anon, target)
-            if links.alias_of:
-                for previous in (("user", links.alias_of), ("anon", links.alias_of)):
-                    previous_owner = current(previous)
-                    if previous_owner is not None and previous_owner != resolution.final(target):
-                        absorb(previous_owner, target)
-                        link(previous, target)
-        else:
-            assert links.anonymous_id is not None  # the contract requires one of the two
-            anon = ("anon", links.anonymous_id)
-            target = current(anon) or customer_id_for(anon)
-            if anon not in owner:
-                link(anon, target)
-        resolution.target[_event_key(event)] = target
-    return resolution

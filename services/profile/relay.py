@@ -1,9 +1,11 @@
 """The outbox relay: publishes what the fold committed, in commit order, then deletes it.
 
-One relay publishes at a time (a session advisory lock elects it), so messages of a key reach
-Kafka in the order they were committed. A crash between publish and delete republishes: the
-consumers of profiles.v1 keep the highest revision and lifecycle consumers deduplicate on
-event_id, so a repeat is harmless.
+One relay publishes at a time, so messages of a key reach Kafka in the order they were
+committed: each round takes a transaction-scoped advisory lock in the very transaction that
+reads, publishes and deletes the rows, so the lock is held exactly while publishing and is
+released by commit, rollback or a lost connection alike. A crash between publish and delete
+republishes: consumers of profiles.v1 keep the highest revision and lifecycle consumers
+deduplicate on event_id, so a repeat is harmless.
 """
 
 import asyncio
@@ -12,7 +14,7 @@ import logging
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.profile.tables import outbox
 from services.runtime.stopping import wait_or_stop
@@ -20,6 +22,7 @@ from services.runtime.stopping import wait_or_stop
 log = logging.getLogger(__name__)
 
 _LEADER_LOCK = "retain:profile:outbox-relay"
+_TAKE_TURN = text("SELECT pg_try_advisory_xact_lock(hashtext(:name))")
 # The published ids as one array: a fixed statement, not one parameter per id.
 _DELETE = text("DELETE FROM profile.outbox WHERE id = ANY(CAST(:ids AS bigint[]))")
 
@@ -41,28 +44,14 @@ class OutboxRelay:
         self._idle_poll = idle_poll_seconds
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
+        while True:
             try:
-                async with self._engine.connect() as leader:
-                    if await self._become_leader(leader):
-                        await self._publish_until_stopped(stop)
-                        return
+                published = await self.publish_once()
             except Exception as error:  # keep relaying; the outbox keeps what is unpublished
                 log.warning("outbox relay failed; retrying", extra={"error": repr(error)})
-            await wait_or_stop(stop, 1.0)
-
-    async def _become_leader(self, connection: AsyncConnection) -> bool:
-        result = await connection.scalar(
-            text("SELECT pg_try_advisory_lock(hashtext(:name))"), {"name": _LEADER_LOCK}
-        )
-        if not result:
-            return False
-        await connection.commit()
-        return True
-
-    async def _publish_until_stopped(self, stop: asyncio.Event) -> None:
-        while True:
-            published = await self.publish_once()
+                if await wait_or_stop(stop, 1.0):
+                    return
+                continue
             if published:
                 continue
             if stop.is_set():
@@ -74,6 +63,9 @@ class OutboxRelay:
     async def publish_once(self) -> int:
         """Publish the oldest outbox rows (acks=all), then delete them. Returns how many."""
         async with self._engine.begin() as connection:
+            leader = await connection.scalar(_TAKE_TURN, {"name": _LEADER_LOCK})
+            if not leader:  # another replica is publishing
+                return 0
             rows = (
                 await connection.execute(
                     select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value)

@@ -4,12 +4,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, text, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schemas.topics.lifecycle_v1 import CustomerErased
-from services.profile.domain.identity import Identity, advisory_lock_key, identity_hash
+from services.profile.domain.identity import Identity, identity_hash
+from services.profile.locks import lock_identities
 from services.profile.tables import (
     customers,
     erasures,
@@ -147,26 +148,22 @@ class ProfileRepository:
         now = datetime.now(UTC)
         async with self._engine.begin() as connection:
             resolved = await self.resolve(connection, customer_id)
-            found = await connection.scalar(
+            # Identity locks first, then the row, in the fold's order, so the two never
+            # deadlock; identities linked meanwhile are locked on the second pass.
+            held: list[Identity] = []
+            while True:
+                found = await self._identities_of(connection, resolved)
+                if set(found) <= set(held):
+                    break
+                held = sorted(set(held) | set(found))
+                await lock_identities(connection, held)
+            exists = await connection.scalar(
                 select(customers.c.customer_id)
                 .where(customers.c.customer_id == resolved)
                 .with_for_update()
             )
-            if found is None:
+            if exists is None:
                 return None
-            held: list[Identity] = [
-                (row.kind, row.value)
-                for row in await connection.execute(
-                    select(identities.c.kind, identities.c.value).where(
-                        identities.c.customer_id == resolved
-                    )
-                )
-            ]
-            # The fold takes the same locks: no batch can link these identities meanwhile.
-            await connection.execute(
-                text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
-                {"keys": sorted({advisory_lock_key(i) for i in held})},
-            )
             absorbed = list(
                 await connection.scalars(
                     select(merged_customers.c.absorbed_id).where(
@@ -199,15 +196,30 @@ class ProfileRepository:
                 .values(referred_by=None)
             )
             await connection.execute(delete(customers).where(customers.c.customer_id == resolved))
-            await self._announce_erasure(connection, resolved, absorbed, now)
+            await self._announce_erasure(connection, resolved, absorbed, held, now)
         return Erasure(resolved, len(held), deleted_events.rowcount)
 
+    async def _identities_of(self, connection: AsyncConnection, customer_id: str) -> list[Identity]:
+        rows = await connection.execute(
+            select(identities.c.kind, identities.c.value).where(
+                identities.c.customer_id == customer_id
+            )
+        )
+        return [(row.kind, row.value) for row in rows]
+
     async def _announce_erasure(
-        self, connection: AsyncConnection, customer_id: str, absorbed: list[str], now: datetime
+        self,
+        connection: AsyncConnection,
+        customer_id: str,
+        absorbed: list[str],
+        held: list[Identity],
+        now: datetime,
     ) -> None:
         keys = [customer_id.encode(), *(a.encode() for a in absorbed)]
-        # Unpublished messages about the customer carry personal data: they go too.
-        await connection.execute(delete(outbox).where(outbox.c.key.in_(keys)))
+        # Unpublished messages about the customer carry personal data: they go too, including
+        # dead letters, which are keyed by the userId or anonymousId they arrived with.
+        identity_keys = [value.encode() for _kind, value in held]
+        await connection.execute(delete(outbox).where(outbox.c.key.in_(keys + identity_keys)))
         erased = CustomerErased(
             type="customer_erased",
             event_id=f"{customer_id}:erased:{now.isoformat()}",

@@ -22,9 +22,10 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaTimeoutError
+from aiokafka.errors import CommitFailedError
 
 from schemas.topics.dlq_v1 import DeadLetter
+from services.runtime.failures import is_transient
 from services.runtime.metrics import (
     CONSUMED_RECORDS,
     CONSUMER_BATCH_SECONDS,
@@ -69,42 +70,6 @@ BatchHandler = Callable[[Sequence[Record]], Awaitable[Sequence[Poison]]]
 # For handlers that record their progress in their own store, in the same transaction as their
 # effects: given newly assigned partitions, the offsets to resume from.
 StoredPositions = Callable[[set[TopicPartition]], Awaitable[dict[TopicPartition, int]]]
-
-
-class RetryableError(Exception):
-    """Raised by a handler for a failure that redoing the batch cures (e.g. a lost race)."""
-
-
-def is_transient(error: BaseException) -> bool:
-    """Failures that retrying can cure: infrastructure briefly unreachable, contention."""
-    transient: tuple[type[BaseException], ...] = (
-        RetryableError,
-        OSError,
-        TimeoutError,
-        KafkaConnectionError,
-        KafkaTimeoutError,
-    )
-    try:
-        import asyncpg
-        from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
-        transient += (
-            OperationalError,
-            InterfaceError,
-            asyncpg.PostgresConnectionError,
-            asyncpg.CannotConnectNowError,
-            asyncpg.SerializationError,
-            asyncpg.DeadlockDetectedError,
-        )
-        if isinstance(error, DBAPIError) and error.connection_invalidated:
-            return True
-        if isinstance(error, DBAPIError) and isinstance(error.orig, Exception):
-            cause = getattr(error.orig, "__cause__", None)
-            if cause is not None and isinstance(cause, transient):
-                return True
-    except ImportError:  # a service without a database
-        pass
-    return isinstance(error, transient)
 
 
 def dead_letter(record: Record, error: Exception, group_id: str) -> DeadLetter:

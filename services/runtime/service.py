@@ -130,8 +130,11 @@ async def _run_until_stopped(
         await asyncio.wait(worker_tasks, timeout=settings.shutdown_grace_seconds)
     server.should_exit = True
     await asyncio.wait([server_task], timeout=settings.shutdown_grace_seconds + 1)
-    for task in (*worker_tasks, server_task):
+    leftovers = [*worker_tasks, server_task, stop_task]
+    for task in leftovers:
         task.cancel()
+    # Let cancelled tasks unwind (a consumer leaves its group) before resources close.
+    await asyncio.gather(*leftovers, return_exceptions=True)
     if failed:
         raise failed[0].exception() or RuntimeError("a task failed")
 

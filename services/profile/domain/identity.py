@@ -14,7 +14,8 @@ Rules (Segment semantics):
 """
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Literal
 
 from schemas.topics.touchpoints_v1 import Touchpoint
@@ -63,3 +64,79 @@ class Links:
         if self.alias_of:
             found += [("user", self.alias_of), ("anon", self.alias_of)]
         return found
+
+
+def event_key(touchpoint: Touchpoint) -> tuple[str, str]:
+    return touchpoint.source_id, touchpoint.message_id
+
+
+@dataclass
+class Resolution:
+    """Where each event goes and which customers were found to be one."""
+
+    target: dict[tuple[str, str], str] = field(default_factory=dict)  # (source, messageId)
+    absorbed: dict[str, str] = field(default_factory=dict)  # absorbed id -> survivor id
+    links: dict[Identity, str] = field(default_factory=dict)  # identity -> customer id
+    user_ids: dict[str, str] = field(default_factory=dict)  # identified customer -> its userId
+
+    def final(self, customer_id: str) -> str:
+        while customer_id in self.absorbed:
+            customer_id = self.absorbed[customer_id]
+        return customer_id
+
+
+def resolve(
+    events: Iterable[Touchpoint], known: dict[Identity, str], users_of: dict[str, str | None]
+) -> Resolution:
+    """Decide each event's customer and the merges its identities imply (rules above)."""
+    resolution = Resolution()
+    owner = dict(known)  # identity -> customer id, as it stands while the batch is read
+    user_of = dict(users_of)  # customer id -> its userId
+
+    def current(identity: Identity) -> str | None:
+        customer_id = owner.get(identity)
+        return resolution.final(customer_id) if customer_id else None
+
+    def absorb(customer_id: str, into: str) -> None:
+        customer_id, into = resolution.final(customer_id), resolution.final(into)
+        if customer_id != into:
+            resolution.absorbed[customer_id] = into
+
+    def link(identity: Identity, customer_id: str) -> None:
+        owner[identity] = customer_id
+        resolution.links[identity] = customer_id
+
+    for event in events:
+        links = Links.of(event)
+        if links.user_id:
+            user: Identity = ("user", links.user_id)
+            target = current(user) or customer_id_for(user)
+            user_of.setdefault(target, links.user_id)
+            resolution.user_ids.setdefault(target, links.user_id)
+            if user not in owner:
+                link(user, target)
+            if links.anonymous_id:
+                anon: Identity = ("anon", links.anonymous_id)
+                anon_owner = current(anon)
+                if anon_owner is None:
+                    link(anon, target)
+                elif anon_owner != target and user_of.get(anon_owner) in (None, links.user_id):
+                    absorb(anon_owner, target)
+                    link(anon, target)
+            if links.alias_of:
+                for previous in (("user", links.alias_of), ("anon", links.alias_of)):
+                    previous_owner = current(previous)
+                    if previous_owner is None:
+                        # Events of the previous id that arrive later belong to the target.
+                        link(previous, target)
+                    elif previous_owner != resolution.final(target):
+                        absorb(previous_owner, target)
+                        link(previous, target)
+        else:
+            assert links.anonymous_id is not None  # the contract requires one of the two
+            anon = ("anon", links.anonymous_id)
+            target = current(anon) or customer_id_for(anon)
+            if anon not in owner:
+                link(anon, target)
+        resolution.target[event_key(event)] = target
+    return resolution

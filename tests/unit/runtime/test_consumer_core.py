@@ -7,7 +7,8 @@ from aiokafka.errors import KafkaConnectionError
 from sqlalchemy.exc import OperationalError
 
 from schemas.topics.dlq_v1 import MAX_VALUE_BYTES
-from services.runtime.consumer import dead_letter_value, is_transient
+from services.runtime.consumer import dead_letter_value
+from services.runtime.failures import is_transient
 
 
 @dataclass(frozen=True)
