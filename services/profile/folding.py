@@ -9,7 +9,7 @@ touchpoints are unique per (source, messageId) and only newly stored ones are fo
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -135,6 +135,12 @@ _SAVE_FIGURES = text(
     "net_revenue = excluded.net_revenue, orders_count = excluded.orders_count, "
     "referred_by = excluded.referred_by, updated_at = excluded.updated_at"
 )
+# Referrers are named by userId; the identity table knows which customer that is now
+# (after merges), which the id derived from the userId alone would not.
+_REFERRER_IDS = text(
+    "SELECT value, customer_id FROM profile.identities "
+    "WHERE kind = 'user' AND value = ANY(CAST(:values AS text[]))"
+)
 _REFERRAL_FIGURES = text(
     "SELECT referred_by, count(*), sum(net_revenue) FROM profile.customers "
     "WHERE referred_by = ANY(CAST(:ids AS text[])) GROUP BY referred_by"
@@ -174,6 +180,10 @@ def _json_out(value: Any) -> str:
 
 class ConcurrentMergeError(RetryableError):
     """The batch raced a merge on another partition; redoing it resolves identities afresh."""
+
+
+# The customer id a referral names, given the referred customer's state.
+ReferrerLookup = Callable[[ProfileState], str | None]
 
 
 @dataclass(frozen=True)
@@ -462,13 +472,14 @@ class ProfileFolder:
         # Referrals made span customers: first the referred customers' revenue is saved, then
         # every customer whose referral figures may have moved gets a fresh snapshot. Each
         # customer's own part of it is built once; what spans customers is added last.
-        own = {cid: self._own_snapshot(changed[cid], now) for cid in sorted(changed)}
-        await self._save_figures(connection, [changed[c] for c in own], own, now)
-        referrers = await self._referrers_of(connection, list(changed.values()))
+        referrer_of = await self._referrer_lookup(connection, list(changed.values()))
+        own = {cid: self._own_snapshot(changed[cid], now, referrer_of) for cid in sorted(changed)}
+        await self._save_figures(connection, [changed[c] for c in own], own, referrer_of, now)
+        referrers = await self._referrers_of(connection, list(changed.values()), referrer_of)
         for referrer in referrers:
             if referrer.customer_id not in changed:
                 changed[referrer.customer_id] = referrer
-                own[referrer.customer_id] = self._own_snapshot(referrer, now)
+                own[referrer.customer_id] = self._own_snapshot(referrer, now, referrer_of)
         referrals = await self._referral_figures(connection, sorted(changed))
         merged_ids = await self._merged_ids(connection, sorted(changed))
         snapshots: dict[str, str] = {}
@@ -532,7 +543,9 @@ class ProfileFolder:
             )
         return len(messages)
 
-    def _own_snapshot(self, customer: _Customer, now: datetime) -> ProfileSnapshot:
+    def _own_snapshot(
+        self, customer: _Customer, now: datetime, referrer_of: ReferrerLookup
+    ) -> ProfileSnapshot:
         """The customer's next snapshot, but for the figures that span customers."""
         return snapshot_of(
             customer.state,
@@ -540,14 +553,40 @@ class ProfileFolder:
             revision=customer.revision + 1,
             updated_at=now,
             loyalty=self._loyalty,
-            referred_by_customer_id=_referrer_id(customer.state),
+            referred_by_customer_id=referrer_of(customer.state),
         )
+
+    async def _referrer_lookup(
+        self, connection: AsyncConnection, customers: list[_Customer]
+    ) -> ReferrerLookup:
+        """Which customer each referrer userId names now, for this batch's customers."""
+        users = sorted(
+            {
+                state.referrer_user_id.value
+                for c in customers
+                for state in (c.state, c.before)
+                if state.referrer_user_id is not None
+            }
+        )
+        current: dict[str, str] = {}
+        if users:
+            rows = await connection.execute(_REFERRER_IDS, {"values": users})
+            current = {row.value: row.customer_id for row in rows}
+
+        def referrer_of(state: ProfileState) -> str | None:
+            if state.referrer_user_id is None:
+                return None
+            user = state.referrer_user_id.value
+            return current.get(user) or customer_id_for(("user", user))
+
+        return referrer_of
 
     async def _save_figures(
         self,
         connection: AsyncConnection,
         changed: list[_Customer],
         own: dict[str, ProfileSnapshot],
+        referrer_of: ReferrerLookup,
         now: datetime,
     ) -> None:
         """The customer rows with their state and the figures other rows aggregate over."""
@@ -564,16 +603,17 @@ class ProfileFolder:
                 "revisions": [c.revision for c in changed],
                 "net_revenues": [f.commerce.net_revenue for f in figures],
                 "orders_counts": [f.commerce.orders_count for f in figures],
-                "referred_by": [_referrer_id(c.state) for c in changed],
+                "referred_by": [referrer_of(c.state) for c in changed],
                 "now": now,
             },
         )
 
     async def _referrers_of(
-        self, connection: AsyncConnection, referred: list[_Customer]
+        self, connection: AsyncConnection, referred: list[_Customer], referrer_of: ReferrerLookup
     ) -> list[_Customer]:
-        """The existing customers who referred these ones, locked for a fresh snapshot."""
-        ids = {_referrer_id(c.state) for c in referred} - {None} - {c.customer_id for c in referred}
+        """The existing customers who referred these ones (before or now), for a fresh snapshot."""
+        ids = {referrer_of(s) for c in referred for s in (c.state, c.before)}
+        ids = ids - {None} - {c.customer_id for c in referred}
         if not ids:
             return []
         rows = await connection.execute(_LOCK_CUSTOMERS, {"ids": sorted(i for i in ids if i)})
@@ -624,10 +664,3 @@ def with_cross_customer_figures(
             ),
         }
     )
-
-
-def _referrer_id(state: ProfileState) -> str | None:
-    """The customer behind the referral code used: the referrer's userId names them."""
-    if state.referrer_user_id is None:
-        return None
-    return customer_id_for(("user", state.referrer_user_id.value))

@@ -229,3 +229,36 @@ async def test_a_poison_message_goes_to_the_dead_letter_topic_and_folding_goes_o
     user = _unique("user")
     await storefront.send([order(user, _unique("o"), 1.0)])
     await wait_for(lambda: _settled(profile.url, user, orders=1))
+
+
+async def test_a_referrer_sees_the_customers_they_referred_and_their_revenue(
+    profile: RunningService, storefront: Storefront
+) -> None:
+    referrer, referred = _unique("referrer"), _unique("referred")
+    await storefront.send(
+        [
+            {"type": "identify", "userId": referrer, "messageId": _unique("identify")},
+            {
+                "type": "track",
+                "userId": referred,
+                "event": "Referral Code Used",
+                "messageId": _unique("referral"),
+                "properties": {"referral_code": "FRIEND10", "referrer_id": referrer},
+            },
+            order(referred, _unique("o"), 40.0),
+            order(referred, _unique("o"), 2.5),
+        ]
+    )
+
+    async def credited() -> dict[str, Any] | None:
+        found = await customer_by_user(profile.url, referrer)
+        if not found or found["referrals"]["referred_customers_count"] != 1:
+            return None
+        return found if Decimal(found["referrals"]["referred_revenue"]) == 42.5 else None
+
+    snapshot = await wait_for(credited)
+    assert snapshot["referrals"]["referred_customers_count"] == 1
+    referred_profile = await customer_by_user(profile.url, referred)
+    assert referred_profile is not None
+    assert referred_profile["acquisition"]["referred_by_customer_id"] == snapshot["customer_id"]
+    assert referred_profile["acquisition"]["referral_code"] == "FRIEND10"
