@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schemas.topics.dlq_v1 import DeadLetter
-from schemas.topics.lifecycle_v1 import LifecycleEvent, ProfilesMerged
+from schemas.topics.lifecycle_v1 import LifecycleEvent
 from schemas.topics.profiles_v1 import ProfileSnapshot, Referrals
 from schemas.topics.touchpoints_v1 import Touchpoint
 from services.profile.domain import LoyaltyRule, ProfileState, fold, lifecycle_signals, merge
@@ -35,10 +35,10 @@ from services.profile.domain.identity import (
     identity_hash,
     resolve,
 )
+from services.profile.domain.signals import profiles_merged
 from services.profile.locks import lock_identities
 from services.profile.tables import (
     consumer_offsets,
-    outbox,
 )
 from services.runtime.failures import RetryableError
 from services.runtime.topics import LIFECYCLE, PROFILES
@@ -164,6 +164,19 @@ _ENQUEUE = text(
 )
 
 
+async def _enqueue(connection: AsyncConnection, messages: Sequence[dict[str, Any]]) -> None:
+    """Add messages to the outbox, in order, in the caller's transaction."""
+    if messages:
+        await connection.execute(
+            _ENQUEUE,
+            {
+                "topics": [m["topic"] for m in messages],
+                "keys": [m["key"] for m in messages],
+                "values": [m["value"] for m in messages],
+            },
+        )
+
+
 def _json_in(raw: str) -> Any:
     try:
         return orjson.loads(raw)
@@ -244,8 +257,7 @@ class ProfileFolder:
                 for letter in dead_letters
                 if fresh(letter.original_topic, letter.partition, letter.offset)
             ]
-            if letters:
-                await connection.execute(insert(outbox).values(letters))
+            await _enqueue(connection, letters)
             current = [d.touchpoint for d in delivered if fresh(d.topic, d.partition, d.offset)]
             written = await self._fold(connection, current) if current else 0
             positions = [(d.topic, d.partition, d.offset) for d in delivered]
@@ -505,16 +517,7 @@ class ProfileFolder:
                 lifecycle_signals(customer.before, customer.state, customer_id=customer_id, now=now)
             )
             if customer_id in merged_into:
-                absorbed = merged_into[customer_id]
-                signals.append(
-                    ProfilesMerged(
-                        type="profiles_merged",
-                        event_id=f"{customer_id}:merged:{','.join(absorbed)}",
-                        customer_id=customer_id,
-                        occurred_at=now,
-                        absorbed_customer_ids=absorbed,
-                    )
-                )
+                signals.append(profiles_merged(customer_id, merged_into[customer_id], now))
             messages += [
                 {
                     "topic": LIFECYCLE,
@@ -532,15 +535,7 @@ class ProfileFolder:
                     "revisions": [changed[c].revision for c in snapshots],
                 },
             )
-        if messages:
-            await connection.execute(
-                _ENQUEUE,
-                {
-                    "topics": [m["topic"] for m in messages],
-                    "keys": [m["key"] for m in messages],
-                    "values": [m["value"] for m in messages],
-                },
-            )
+        await _enqueue(connection, messages)
         return len(messages)
 
     def _own_snapshot(

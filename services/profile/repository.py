@@ -8,8 +8,8 @@ from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from schemas.topics.lifecycle_v1 import CustomerErased
 from services.profile.domain.identity import Identity, identity_hash
+from services.profile.domain.signals import customer_erased
 from services.profile.locks import lock_identities
 from services.profile.tables import (
     customers,
@@ -220,12 +220,7 @@ class ProfileRepository:
         # dead letters, which are keyed by the userId or anonymousId they arrived with.
         identity_keys = [value.encode() for _kind, value in held]
         await connection.execute(delete(outbox).where(outbox.c.key.in_(keys + identity_keys)))
-        erased = CustomerErased(
-            type="customer_erased",
-            event_id=f"{customer_id}:erased:{now.isoformat()}",
-            customer_id=customer_id,
-            occurred_at=now,
-        )
+        erased = customer_erased(customer_id, now)
         await connection.execute(
             outbox.insert().values(
                 [{"topic": PROFILES, "key": key, "value": None} for key in keys]

@@ -1,4 +1,5 @@
-"""Lifecycle signals that follow directly from a fold: first order, orders, cart activity, consent.
+"""Lifecycle signals the profile service announces: those that follow from a fold (first order,
+orders, cart activity, consent), and merges and erasures.
 
 Each event_id is derived from the customer and the event that caused the signal, so a batch
 folded again after a crash announces the same ids and downstream consumers act once.
@@ -10,8 +11,10 @@ from uuid import UUID, uuid5
 from schemas.topics.lifecycle_v1 import (
     CartActivity,
     ConsentChanged,
+    CustomerErased,
     FirstOrder,
     LifecycleEvent,
+    ProfilesMerged,
 )
 from schemas.topics.lifecycle_v1 import OrderCompleted as OrderCompletedSignal
 from services.profile.domain.snapshot import (
@@ -109,3 +112,25 @@ def lifecycle_signals(
             )
         )
     return out
+
+
+def profiles_merged(customer_id: str, absorbed: list[str], now: datetime) -> ProfilesMerged:
+    """`customer_id` absorbed these customers; the same merge always has the same event_id."""
+    absorbed = sorted(absorbed)
+    return ProfilesMerged(
+        type="profiles_merged",
+        event_id=event_id("profiles_merged", customer_id, *absorbed),
+        customer_id=customer_id,
+        occurred_at=now,
+        absorbed_customer_ids=absorbed,
+    )
+
+
+def customer_erased(customer_id: str, now: datetime) -> CustomerErased:
+    """Tells the other services to forget the customer; it carries no personal data."""
+    return CustomerErased(
+        type="customer_erased",
+        event_id=event_id("customer_erased", customer_id, now.isoformat()),
+        customer_id=customer_id,
+        occurred_at=now,
+    )

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from schemas.topics.lifecycle_v1 import CartActivity, ConsentChanged, FirstOrder, OrderCompleted
 from services.profile.domain import ProfileState, fold, lifecycle_signals
+from services.profile.domain.signals import customer_erased, profiles_merged
 from tests.unit.profile.factory import Events, at
 
 EMPTY = ProfileState()
@@ -122,3 +123,11 @@ def test_history_older_than_max_age_starts_no_journey_but_consent_still_counts()
     assert [s.type for s in lifecycle_signals(EMPTY, imported, customer_id="c1", now=now)] == [
         "consent_changed"
     ]
+
+
+def test_a_merge_is_announced_with_the_same_id_however_its_absorbed_ids_are_listed() -> None:
+    first = profiles_merged("cus_s", ["cus_b", "cus_a"], at(0))
+    again = profiles_merged("cus_s", ["cus_a", "cus_b"], at(1))
+    assert first.event_id == again.event_id
+    assert first.absorbed_customer_ids == ["cus_a", "cus_b"]
+    assert customer_erased("cus_s", at(0)).event_id != customer_erased("cus_s", at(1)).event_id
