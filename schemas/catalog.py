@@ -1,4 +1,4 @@
-"""Which payload model each Kafka topic carries: the link between topics.py and schemas/.
+"""Which payload model each Kafka topic carries: the link between topic specs and payload models/.
 
 Consumers decode with `PAYLOADS[topic].adapter.validate_json(value)`; the exporter writes one
 JSON Schema per payload and the AsyncAPI document from this table.
@@ -9,14 +9,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from schemas.topics.dlq_v1 import DeadLetter
-from schemas.topics.lifecycle_v1 import LifecycleEvent
-from schemas.topics.notifications_v1 import NotificationEvent
-from schemas.topics.profiles_v1 import ProfileSnapshot
-from schemas.topics.scores_v1 import CustomerScores
-from schemas.topics.touchpoints_rejected_v1 import RejectedTouchpoint
-from schemas.topics.touchpoints_v1 import Touchpoint
-from services.runtime.topics import (
+from schemas.topics import (
     LIFECYCLE,
     LIFECYCLE_DLQ,
     NOTIFICATIONS,
@@ -27,6 +20,13 @@ from services.runtime.topics import (
     TOUCHPOINTS_DLQ,
     TOUCHPOINTS_REJECTED,
 )
+from schemas.topics.dlq_v1 import DeadLetter
+from schemas.topics.lifecycle_v1 import LifecycleEvent
+from schemas.topics.notifications_v1 import NotificationEvent
+from schemas.topics.profiles_v1 import ProfileSnapshot
+from schemas.topics.scores_v1 import CustomerScores
+from schemas.topics.touchpoints_rejected_v1 import RejectedTouchpoint
+from schemas.topics.touchpoints_v1 import Touchpoint
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from pydantic_core import core_schema
 
 from schemas.catalog import PAYLOADS
 from schemas.parse import BatchRequest, SegmentEvent
-from services.runtime.topics import TOPICS, TopicSpec
+from schemas.topics import TOPICS, TopicSpec
 
 ROOT = Path(__file__).resolve().parent
 SCHEMA_DIR = "jsonschema"
@@ -132,7 +132,7 @@ def _channel(spec: TopicSpec) -> dict[str, Any]:
 
 
 def asyncapi() -> dict[str, Any]:
-    """The AsyncAPI 3.0 document: a channel per topic in topics.py, a send operation for each."""
+    """The AsyncAPI 3.0 document: a channel per topic in specs.py, a send operation for each."""
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     for spec in TOPICS:

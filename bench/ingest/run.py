@@ -55,12 +55,12 @@ from bench.common import (
     wait_until_quiet,
     write_results_file,
 )
+from schemas.topics import TOUCHPOINTS, TOUCHPOINTS_REJECTED
 from services.devstack.kafka import LocalKafka
 from services.devstack.ports import free_port
 from services.devstack.postgres import LocalPostgres
 from services.runtime.kafka import ensure_topics
 from services.runtime.settings import ServiceSettings
-from services.runtime.topics import TOUCHPOINTS, TOUCHPOINTS_REJECTED
 
 BENCH_DIR = Path(__file__).resolve().parent
 LOADGEN_DIR = BENCH_DIR / "loadgen"

@@ -74,13 +74,13 @@ from bench.common import (
     write_results_file,
 )
 from bench.profile.events import Expected, generate, touchpoint
+from schemas.topics import TOPICS, TOUCHPOINTS
 from services.devstack.kafka import LocalKafka
 from services.devstack.ports import free_port
 from services.devstack.postgres import LocalPostgres
 from services.runtime.db import run_migrations
 from services.runtime.kafka import create_producer, ensure_topics
 from services.runtime.settings import ServiceSettings
-from services.runtime.topics import TOPICS, TOUCHPOINTS
 
 BENCH_DIR = Path(__file__).resolve().parent
 

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from schemas.topics import TOUCHPOINTS, TOUCHPOINTS_REJECTED
 from schemas.topics.touchpoints_rejected_v1 import RejectedTouchpoint
 from schemas.topics.touchpoints_v1 import Touchpoint
-from services.runtime.topics import TOUCHPOINTS, TOUCHPOINTS_REJECTED
 
 
 class BrokerUnavailableError(RuntimeError):

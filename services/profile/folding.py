@@ -20,6 +20,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from schemas.topics import LIFECYCLE, PROFILES
 from schemas.topics.dlq_v1 import DeadLetter
 from schemas.topics.lifecycle_v1 import LifecycleEvent
 from schemas.topics.profiles_v1 import ProfileSnapshot, Referrals
@@ -41,7 +42,6 @@ from services.profile.tables import (
     consumer_offsets,
 )
 from services.runtime.failures import RetryableError
-from services.runtime.topics import LIFECYCLE, PROFILES
 
 log = logging.getLogger(__name__)
 

@@ -3,6 +3,7 @@
 import asyncio
 from contextlib import AsyncExitStack
 
+from schemas.topics import TOUCHPOINTS, TOUCHPOINTS_DLQ
 from services.profile.api import profile_router
 from services.profile.consumer import TouchpointHandler
 from services.profile.domain import LoyaltyRule
@@ -15,7 +16,6 @@ from services.runtime.bootstrap import consumer_worker, open_infrastructure
 from services.runtime.consumer import ConsumerConfig
 from services.runtime.http import create_service_app
 from services.runtime.service import Service, run_service
-from services.runtime.topics import TOUCHPOINTS, TOUCHPOINTS_DLQ
 
 SERVICE = "profile"
 

@@ -8,6 +8,7 @@ from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from schemas.topics import LIFECYCLE, PROFILES
 from services.profile.domain.identity import Identity, identity_hash
 from services.profile.domain.signals import customer_erased
 from services.profile.locks import lock_identities
@@ -19,7 +20,6 @@ from services.profile.tables import (
     outbox,
     touchpoints,
 )
-from services.runtime.topics import LIFECYCLE, PROFILES
 
 
 @dataclass(frozen=True)

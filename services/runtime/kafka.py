@@ -2,7 +2,7 @@
 
 - `create_producer`: acks=all and idempotence, so an acknowledged send is durable and a client
   retry cannot duplicate it (DESIGN.md rule 3).
-- `ensure_topics`: creates the topics of `services.runtime.topics` that are missing.
+- `ensure_topics`: creates the topics of `schemas.topics` that are missing.
 - `kafka_reachable`: the Kafka half of /readyz.
 The consumer loop lives in `services.runtime.consumer`.
 """
@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from schemas.topics import TOPICS, TopicSpec
 from services.runtime.settings import ServiceSettings
-from services.runtime.topics import TOPICS, TopicSpec
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from schemas.topics import TopicSpec
 from services.runtime.consumer import ConsumerConfig, ConsumerLoop, Poison, Record
 from services.runtime.kafka import create_producer, ensure_topics
 from services.runtime.settings import ServiceSettings
-from services.runtime.topics import TopicSpec
 
 pytestmark = pytest.mark.integration
 

@@ -1,12 +1,12 @@
-"""Topics as code: every topic of DESIGN.md exists with its partitions and cleanup policy."""
+"""Topics as code: every topic of schemas/topics/specs.py exists with its partitions and cleanup policy."""
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from schemas.topics import TOPICS
 from services.runtime.kafka import ensure_topics
 from services.runtime.settings import ServiceSettings
-from services.runtime.topics import TOPICS
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 from segment.analytics.client import Client
 
+from schemas.topics import TOUCHPOINTS
 from services.runtime.settings import ServiceSettings
-from services.runtime.topics import TOUCHPOINTS
 from tests.integration.ingest.conftest import Source, from_source, read_topic
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ import httpx
 import orjson
 import pytest
 
+from schemas.topics import TOUCHPOINTS, TOUCHPOINTS_REJECTED
 from services.runtime.settings import ServiceSettings
-from services.runtime.topics import TOUCHPOINTS, TOUCHPOINTS_REJECTED
 from tests.integration.ingest.conftest import Source, from_source, read_topic
 
 pytestmark = pytest.mark.integration

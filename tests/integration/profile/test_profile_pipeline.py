@@ -11,9 +11,9 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from schemas.topics import LIFECYCLE, PROFILES, TOUCHPOINTS, TOUCHPOINTS_DLQ
 from services.profile.tables import customers, identities, touchpoints
 from services.runtime.settings import ServiceSettings
-from services.runtime.topics import LIFECYCLE, PROFILES, TOUCHPOINTS, TOUCHPOINTS_DLQ
 from tests.integration.helpers import Message, RunningService, read_messages
 from tests.integration.profile.conftest import (
     ADMIN,

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from schemas import export
-from services.runtime.topics import TOPICS
+from schemas.topics import TOPICS
 
 ROOT = Path(__file__).resolve().parents[3]
 

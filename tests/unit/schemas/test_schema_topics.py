@@ -12,14 +12,7 @@ import pytest
 
 from schemas import OrderCompletedEvent, Touchpoint, corrected_timestamp, parse_event, stamp
 from schemas.catalog import PAYLOADS
-from schemas.topics.dlq_v1 import MAX_VALUE_BYTES, DeadLetter
-from schemas.topics.profiles_v1 import ProfileSnapshot
-from schemas.topics.touchpoints_rejected_v1 import (
-    MAX_PAYLOAD_BYTES,
-    RejectedTouchpoint,
-    bounded_text,
-)
-from services.runtime.topics import (
+from schemas.topics import (
     LIFECYCLE,
     NOTIFICATIONS,
     PROFILES,
@@ -28,6 +21,13 @@ from services.runtime.topics import (
     TOUCHPOINTS,
     TOUCHPOINTS_DLQ,
     TOUCHPOINTS_REJECTED,
+)
+from schemas.topics.dlq_v1 import MAX_VALUE_BYTES, DeadLetter
+from schemas.topics.profiles_v1 import ProfileSnapshot
+from schemas.topics.touchpoints_rejected_v1 import (
+    MAX_PAYLOAD_BYTES,
+    RejectedTouchpoint,
+    bounded_text,
 )
 
 SCHEMA_DIR = Path(__file__).resolve().parents[3] / "schemas" / "jsonschema"
