@@ -2,13 +2,19 @@
 
 A null value (tombstone) means the customer was erased. Money is an exact decimal string:
 a profile sums many events, and float sums depend on their order, which a fold must not.
+
+Lists and maps that grow with a customer's history are capped (the MAX_* constants below) so
+the largest possible snapshot stays far below Kafka's 1 MB message limit. Beside each one a
+`*_count` field gives the full number when entries were left out; it is null when none were,
+as in every snapshot written before the caps existed.
 """
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from schemas._types import (
+    MAX_ID,
     ZERO,
     Count,
     Currency,
@@ -21,6 +27,27 @@ from schemas._types import (
     UtcDatetime,
 )
 from schemas.topics._common import CartItem, TopicModel
+
+MAX_LISTED_IDS = 100
+MAX_LISTED_PRODUCTS = 200
+MAX_LISTED_CATEGORIES = 200
+MAX_CART_LINES = 100
+MAX_LISTED_CURRENCIES = 20
+MAX_TRAITS = 200
+# Binds only for long or heavily escaped strings (a control character takes 6 bytes in JSON);
+# it holds the 8 capped collections to 512 KiB together, whatever they contain.
+MAX_COLLECTION_BYTES = 64 * 1024
+
+# Product ids (or SKUs) as events name them; an SDK may send "".
+ProductKey = Annotated[str, Field(max_length=MAX_ID)]
+
+
+def _full_count(what: str) -> Any:
+    """The `*_count` field beside a capped collection."""
+    return Field(
+        default=None, description=f"The number of {what} when some are left out; else null."
+    )
+
 
 ConsentStatus = Literal["unknown", "opted_in", "opted_out"]
 Channel = Literal[
@@ -80,24 +107,46 @@ class Commerce(TopicModel):
     first_order_at: UtcDatetime | None = None
     last_order_at: UtcDatetime | None = None
     items_purchased: Count = Field(default=0, description="Sum of quantities over orders.")
-    products_purchased: list[str] = Field(default_factory=list, description="Product ids, sorted.")
-    categories_purchased: list[str] = Field(default_factory=list, description="Sorted.")
+    products_purchased: list[ProductKey] = Field(
+        default_factory=list,
+        description=(
+            f"Product ids (else SKUs), sorted; at most {MAX_LISTED_PRODUCTS}, the most recently "
+            "bought."
+        ),
+    )
+    products_purchased_count: Count | None = _full_count("products bought")
+    categories_purchased: list[Text] = Field(
+        default_factory=list,
+        description=f"Sorted; at most {MAX_LISTED_CATEGORIES}, the most recently bought.",
+    )
+    categories_purchased_count: Count | None = _full_count("categories bought")
     revenue_by_currency: dict[str, Money] = Field(
         default_factory=dict,
         description=(
             "Net revenue in each currency the customer ordered in; the money fields above count "
-            "only orders in `currency`, the customer's main currency."
+            "only orders in `currency`, the customer's main currency. At most "
+            f"{MAX_LISTED_CURRENCIES}: `currency`, then the largest amounts."
         ),
     )
+    currencies_count: Count | None = _full_count("currencies ordered in")
 
 
 class Cart(TopicModel):
     """The open cart: what was added and not yet bought or removed."""
 
     cart_id: OptionalId = None
-    items: list[CartItem] = Field(default_factory=list)
-    items_count: Count = 0
-    value: Money = ZERO
+    items: list[CartItem] = Field(
+        default_factory=list,
+        description=(
+            f"One line per product, sorted by product; at most {MAX_CART_LINES}, the most "
+            "recently added."
+        ),
+    )
+    lines_count: Count | None = _full_count("lines in the cart")
+    items_count: Count = Field(default=0, description="Units over every line, listed or not.")
+    value: Money = Field(
+        default=ZERO, description="Price times units over every line, listed or not; exact."
+    )
     currency: Currency | None = Field(default=None, description="Currency of `value`.")
     last_activity_at: UtcDatetime | None = None
     checkout_started_at: UtcDatetime | None = None
@@ -124,10 +173,28 @@ class Support(TopicModel):
 
 
 class Referrals(TopicModel):
+    """What the customers this customer referred bought. Currencies are never added together."""
+
     referred_customers_count: Count = 0
     referred_revenue: Money = Field(
-        default=ZERO, description="Net revenue of the customers this customer referred."
+        default=ZERO, description="Net revenue of the referred customers in `currency`."
     )
+    currency: Currency | None = Field(
+        default=None,
+        description=(
+            "Currency of `referred_revenue`: this customer's main currency (commerce.currency) "
+            "if the referred customers bought in it, else the one with the largest referred "
+            "revenue (a tie goes to the alphabetically first); null when they bought nothing."
+        ),
+    )
+    revenue_by_currency: dict[str, Money] = Field(
+        default_factory=dict,
+        description=(
+            "Net revenue of the referred customers in each currency they bought in; at most "
+            f"{MAX_LISTED_CURRENCIES}: `currency`, then the largest amounts."
+        ),
+    )
+    currencies_count: Count | None = _full_count("currencies the referred customers bought in")
 
 
 class Loyalty(TopicModel):
@@ -137,20 +204,41 @@ class Loyalty(TopicModel):
 
 
 class ProfileSnapshot(TopicModel):
+    """A customer's profile.
+
+    Lists and maps that grow with the customer's history are capped so a snapshot always fits
+    in a Kafka message: each holds at most its stated number of entries and 64 KiB of JSON, and
+    its `*_count` field gives the full number when entries were left out (null when all are).
+    """
+
     customer_id: Id = Field(description="Retain's internal customer id; the message key.")
     revision: Count = Field(
         description="Grows with every change to this profile; consumers keep the highest seen."
     )
     updated_at: UtcDatetime = Field(description="When the profile service wrote this snapshot.")
     user_id: OptionalId = None
-    anonymous_ids: list[str] = Field(default_factory=list, description="Sorted.")
-    merged_customer_ids: list[str] = Field(
-        default_factory=list, description="Customer ids merged into this one; they resolve here."
+    anonymous_ids: list[Id] = Field(
+        default_factory=list,
+        description=f"Sorted; at most {MAX_LISTED_IDS}, the first in sorted order.",
     )
+    anonymous_ids_count: Count | None = _full_count("anonymous ids")
+    merged_customer_ids: list[Id] = Field(
+        default_factory=list,
+        description=(
+            "Customer ids merged into this one; they resolve here. Sorted; at most "
+            f"{MAX_LISTED_IDS}, the first in sorted order."
+        ),
+    )
+    merged_customer_ids_count: Count | None = _full_count("customer ids merged into this one")
     email: Email | None = None
     traits: dict[str, Any] = Field(
-        default_factory=dict, description="Latest value of each trait by event time."
+        default_factory=dict,
+        description=(
+            f"Latest value of each trait by event time; at most {MAX_TRAITS} traits, the most "
+            "recently set (a trait too large for the bytes left is left out)."
+        ),
     )
+    traits_count: Count | None = _full_count("traits")
     timezone: Name | None = None
     locale: Name | None = None
     consent: Consent = Field(default_factory=Consent)

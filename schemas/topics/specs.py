@@ -2,9 +2,9 @@
 
 They are part of the contract, so they live in schemas/ beside the payload models.
 
-Topics are contracts (DESIGN.md rule 2): a breaking change to a payload is a new topic version,
-never an edit of an existing one. `ensure_topics` creates whatever is missing at start-up and is
-safe to run from every service at once.
+Topics are contracts (docs/architecture.md, rule 2): a breaking change to a payload is a new
+topic version, never an edit of an existing one. `ensure_topics` (services/runtime/kafka.py)
+creates whatever is missing at start-up and is safe to run from every service at once.
 """
 
 from dataclasses import dataclass, field

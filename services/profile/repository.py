@@ -2,24 +2,24 @@
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from schemas.topics import LIFECYCLE, PROFILES
+from services.profile.domain.batch import erasure_announcements
 from services.profile.domain.identity import Identity, identity_hash
-from services.profile.domain.signals import customer_erased
-from services.profile.locks import lock_identities
+from services.profile.store import lock_identities
 from services.profile.tables import (
     customers,
     erasures,
     identities,
     merged_customers,
-    outbox,
     touchpoints,
 )
+from services.runtime.outbox import Outbox
+from services.runtime.params import DbDatetime, NulFree
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,21 @@ class CustomerFilter:
 
 
 @dataclass(frozen=True)
+class TimelinePosition:
+    """A touchpoint's place in a timeline: newest first, then by its unique key."""
+
+    occurred_at: DbDatetime
+    message_id: Annotated[str, NulFree]
+    source_id: Annotated[str, NulFree]
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    touchpoints: list[dict[str, Any]]
+    next: TimelinePosition | None  # where the next page starts; None on the last page
+
+
+@dataclass(frozen=True)
 class Erasure:
     customer_id: str
     identities: int
@@ -41,8 +56,9 @@ class Erasure:
 
 
 class ProfileRepository:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, outbox: Outbox) -> None:
         self._engine = engine
+        self._outbox = outbox
 
     async def resolve(self, connection: AsyncConnection, customer_id: str) -> str:
         """A merged-away id resolves to the customer that absorbed it."""
@@ -92,9 +108,14 @@ class ProfileRepository:
             return list((await connection.scalars(query.limit(limit))).all())
 
     async def timeline(
-        self, customer_id: str, *, limit: int, before: datetime | None
-    ) -> list[dict[str, Any]] | None:
-        """The customer's most recent touchpoints, newest first; None if there is no customer."""
+        self,
+        customer_id: str,
+        *,
+        limit: int,
+        before: datetime | None,
+        after: TimelinePosition | None,
+    ) -> TimelinePage | None:
+        """The customer's touchpoints newest first, `limit` after `after`; None if no customer."""
         async with self._engine.connect() as connection:
             resolved = await self.resolve(connection, customer_id)
             exists = await connection.scalar(
@@ -102,15 +123,43 @@ class ProfileRepository:
             )
             if not exists:
                 return None
+            touchpoint = touchpoints.c
+            # One row more than asked tells whether another page follows.
             query = (
-                select(touchpoints.c.payload)
-                .where(touchpoints.c.customer_id == resolved)
-                .order_by(touchpoints.c.occurred_at.desc(), touchpoints.c.message_id)
-                .limit(limit)
+                select(
+                    touchpoint.payload,
+                    touchpoint.occurred_at,
+                    touchpoint.message_id,
+                    touchpoint.source_id,
+                )
+                .where(touchpoint.customer_id == resolved)
+                .order_by(
+                    touchpoint.occurred_at.desc(), touchpoint.message_id, touchpoint.source_id
+                )
+                .limit(limit + 1)
             )
             if before is not None:
-                query = query.where(touchpoints.c.occurred_at < before)
-            return list((await connection.scalars(query)).all())
+                query = query.where(touchpoint.occurred_at < before)
+            if after is not None:
+                # Events sharing a time are told apart by their unique key, so none is skipped
+                # or repeated; the first condition lets the customer-time index start there.
+                query = query.where(
+                    touchpoint.occurred_at <= after.occurred_at,
+                    or_(
+                        touchpoint.occurred_at < after.occurred_at,
+                        tuple_(touchpoint.message_id, touchpoint.source_id)
+                        > tuple_(after.message_id, after.source_id),
+                    ),
+                )
+            rows = (await connection.execute(query)).all()
+        page = rows[:limit]
+        if len(rows) == len(page):
+            return TimelinePage([row.payload for row in page], next=None)
+        last = page[-1]
+        return TimelinePage(
+            [row.payload for row in page],
+            next=TimelinePosition(last.occurred_at, last.message_id, last.source_id),
+        )
 
     async def export(self, customer_id: str) -> dict[str, Any] | None:
         """Everything held on the customer."""
@@ -145,18 +194,25 @@ class ProfileRepository:
 
     async def erase(self, customer_id: str) -> Erasure | None:
         """Forget the customer everywhere this service holds them, and tell the others."""
+        held: list[Identity] = []
+        while True:
+            erasure = await self._erase(customer_id, held)
+            if isinstance(erasure, Erasure) or erasure is None:
+                return erasure
+            # Identities were linked to the customer meanwhile: redo with all of them locked in
+            # one sorted pass (never a late lock that waits, so never a deadlock with the fold).
+            held = erasure
+
+    async def _erase(
+        self, customer_id: str, known: list[Identity]
+    ) -> Erasure | list[Identity] | None:
         now = datetime.now(UTC)
         async with self._engine.begin() as connection:
             resolved = await self.resolve(connection, customer_id)
-            # Identity locks first, then the row, in the fold's order, so the two never
-            # deadlock; identities linked meanwhile are locked on the second pass.
-            held: list[Identity] = []
-            while True:
-                found = await self._identities_of(connection, resolved)
-                if set(found) <= set(held):
-                    break
-                held = sorted(set(held) | set(found))
-                await lock_identities(connection, held)
+            await lock_identities(connection, known)
+            held = await self._identities_of(connection, resolved)
+            if not set(held) <= set(known):
+                return sorted(set(held) | set(known))
             exists = await connection.scalar(
                 select(customers.c.customer_id)
                 .where(customers.c.customer_id == resolved)
@@ -218,18 +274,5 @@ class ProfileRepository:
         keys = [customer_id.encode(), *(a.encode() for a in absorbed)]
         # Unpublished messages about the customer carry personal data: they go too, including
         # dead letters, which are keyed by the userId or anonymousId they arrived with.
-        identity_keys = [value.encode() for _kind, value in held]
-        await connection.execute(delete(outbox).where(outbox.c.key.in_(keys + identity_keys)))
-        erased = customer_erased(customer_id, now)
-        await connection.execute(
-            outbox.insert().values(
-                [{"topic": PROFILES, "key": key, "value": None} for key in keys]
-                + [
-                    {
-                        "topic": LIFECYCLE,
-                        "key": customer_id.encode(),
-                        "value": erased.model_dump_json().encode(),
-                    }
-                ]
-            )
-        )
+        await self._outbox.discard(connection, keys + [value.encode() for _kind, value in held])
+        await self._outbox.enqueue(connection, erasure_announcements(customer_id, absorbed, now))

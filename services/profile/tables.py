@@ -4,18 +4,16 @@
 - identities: userId / anonymousId -> customer; merged_customers: absorbed id -> survivor.
 - touchpoints: every event folded, unique per (source, messageId), so redelivery folds nothing.
 - erasures: hashed identities of erased customers and when; older events for them are ignored.
-- outbox: messages committed with the state change, published by the relay (no dual write).
-- consumer_offsets: consumer progress, committed in the same transaction as the effects.
+- outbox, outbox_parked, consumer_offsets: the transactional consumer kit's tables
+  (services/runtime/kit_schema.py).
 """
 
 from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
-    Identity,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     Numeric,
     PrimaryKeyConstraint,
@@ -24,6 +22,8 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+
+from services.runtime.kit_schema import kit_tables
 
 metadata = MetaData(schema="profile")
 
@@ -36,9 +36,13 @@ customers = Table(
     Column("state", JSONB, nullable=False),
     Column("snapshot", JSONB, nullable=False),  # the latest profiles.v1 value, served as is
     Column("revision", BigInteger, nullable=False),
+    # net revenue in `currency`, the customer's main currency: referral figures sum it per currency
     Column("net_revenue", Numeric(20, 4), nullable=False, server_default="0"),
+    Column("currency", String(3), nullable=True),
     Column("orders_count", Integer, nullable=False, server_default="0"),
     Column("referred_by", String(64), nullable=True, index=True),
+    # the referrer named in the state, so its row can be locked before the state is read
+    Column("referrer_user_id", String(256), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
@@ -82,22 +86,4 @@ erasures = Table(
     Column("erased_at", DateTime(timezone=True), nullable=False),
 )
 
-outbox = Table(
-    "outbox",
-    metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("topic", String(128), nullable=False),
-    Column("key", LargeBinary, nullable=True),
-    Column("value", LargeBinary, nullable=True),  # None: a tombstone
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-)
-
-consumer_offsets = Table(
-    "consumer_offsets",
-    metadata,
-    Column("group_id", String(128), nullable=False),
-    Column("topic", String(128), nullable=False),
-    Column("partition", Integer, nullable=False),
-    Column("next_offset", BigInteger, nullable=False),
-    PrimaryKeyConstraint("group_id", "topic", "partition"),
-)
+kit = kit_tables(metadata)

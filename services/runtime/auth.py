@@ -1,6 +1,6 @@
 """The admin credential for read APIs: `Authorization: Bearer <RETAIN_ADMIN_TOKEN>`.
 
-Write keys only write (DESIGN.md rule 7): they are never accepted here.
+Write keys only write (docs/architecture.md, rule 7): they are never accepted here.
 """
 
 import hmac

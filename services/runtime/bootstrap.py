@@ -3,22 +3,29 @@
 A composition root calls `open_infrastructure` first: it waits for PostgreSQL and applies the
 service's migrations, creates missing topics, starts the idempotent producer, and returns them
 with the /readyz checks wired. Everything opened is registered on the caller's exit stack.
+A service that consumes topics then builds a `ConsumerKit` (docs/consumer-kit.md).
 """
 
+import asyncio
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
+from typing import TypeVar
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.runtime.consumer import BatchHandler, ConsumerConfig, ConsumerLoop, StoredPositions
+from services.runtime.consumer import ConsumerConfig, ConsumerLoop
 from services.runtime.db import create_engine, database_reachable, run_migrations
 from services.runtime.http import Readiness
 from services.runtime.kafka import create_producer, ensure_topics, kafka_reachable
+from services.runtime.outbox import Outbox, OutboxRelay
 from services.runtime.service import Worker, wait_for
 from services.runtime.settings import ServiceSettings
+from services.runtime.transactional import Apply, Decode, TransactionalConsumer
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -57,12 +64,37 @@ async def open_infrastructure(
     return Infrastructure(engine=engine, producer=producer, readiness=readiness)
 
 
-def consumer_worker(
-    settings: ServiceSettings,
-    config: ConsumerConfig,
-    handler: BatchHandler,
-    producer: AIOKafkaProducer,
-    positions: StoredPositions | None = None,
-) -> Worker:
-    """A worker running one consumer loop; dead letters go out through the service's producer."""
-    return ConsumerLoop(settings, config, handler, producer, positions).run
+class ConsumerKit:
+    """The transactional consumer kit wired for one service schema: its outbox, the relay that
+    publishes it, and consumer loops that apply records and record offsets in one transaction.
+
+    Every part reports to the service's /readyz (a stopped consumer, a stalled relay).
+    """
+
+    def __init__(
+        self, settings: ServiceSettings, infrastructure: Infrastructure, schema: str
+    ) -> None:
+        self._settings = settings
+        self._infrastructure = infrastructure
+        self.outbox = Outbox(schema)
+        self.relay_wakeup = asyncio.Event()
+        relay = OutboxRelay(
+            infrastructure.engine, infrastructure.producer, self.outbox, self.relay_wakeup
+        )
+        infrastructure.readiness.add("outbox_relay", relay.readiness)
+        self.relay: Worker = relay.run
+
+    def consumer(self, config: ConsumerConfig, decode: Decode[T], apply: Apply[T]) -> Worker:
+        """A worker consuming `config.topics`: decode each record, apply batches transactionally."""
+        handler = TransactionalConsumer(
+            self._infrastructure.engine,
+            self.outbox,
+            group_id=config.group_id,
+            dead_letter_topic=config.dead_letter_topic,
+            decode=decode,
+            apply=apply,
+            relay_wakeup=self.relay_wakeup,
+        )
+        loop = ConsumerLoop(self._settings, config, handler, handler)
+        self._infrastructure.readiness.add(f"consumer:{config.group_id}", loop.readiness)
+        return loop.run

@@ -1,14 +1,19 @@
-"""The consumer loop every Retain service uses.
+"""The consumer loop every Retain service uses: Kafka on one side, a batch handler on the other.
 
-Guarantees (DESIGN.md rule 3):
-- Offsets are committed manually, only after the handler returned, i.e. after its effects are
-  durable. A crash before the commit means redelivery; handlers are idempotent, so redelivery
-  changes nothing.
-- Rebalance-safe: a revocation waits for the batch in flight to finish and commit, and records
-  of partitions lost meanwhile are not processed.
+Guarantees (docs/architecture.md, rule 3), with the handler from `services.runtime.transactional`
+(which records offsets with the effects and dead-letters poison through the outbox):
+- Partitions resume from the offsets the handler recorded with its effects (a seek on
+  assignment). A partition whose log now ends below that offset was deleted and recreated: this
+  is logged as an error, counted, and the partition is read from its new beginning, never
+  silently skipped.
+- Offsets are also committed to Kafka after each batch (for lag monitoring); Kafka's commit never
+  runs ahead of the handler's.
+- Rebalance-safe: a revocation waits for the batch in flight, and records of partitions lost
+  meanwhile are not processed.
 - Bounded batches (`max_records`), so memory and transaction size stay bounded.
-- Poison messages go to a dead-letter topic with their error and the loop moves on; transient
-  failures (database or broker unreachable) are retried with backoff instead, never dead-lettered.
+- Transient failures (database or broker unreachable) are retried with backoff. A fatal failure
+  (the code or the schema is wrong) stops consumption: the loop leaves its group, /readyz turns
+  red with the reason, and the process stays up for an operator to look at.
 - Graceful stop: `stop` is checked between batches; the batch in flight completes and commits.
 """
 
@@ -17,20 +22,20 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError
 
-from schemas.topics.dlq_v1 import DeadLetter
-from services.runtime.failures import is_transient
+from services.runtime.failures import describe, is_transient
+from services.runtime.http import CheckResult
 from services.runtime.metrics import (
     CONSUMED_RECORDS,
     CONSUMER_BATCH_SECONDS,
-    DEAD_LETTERS,
+    CONSUMER_STOPPED,
     HANDLER_RETRIES,
+    OFFSET_RESETS,
 )
 from services.runtime.settings import ServiceSettings
 from services.runtime.stopping import wait_or_stop
@@ -55,39 +60,21 @@ class Record(Protocol):
     def value(self) -> bytes | None: ...
 
 
-@dataclass(frozen=True)
-class Poison:
-    """A record the handler can never process (bad JSON, contract violation, ...), and why."""
-
-    record: Record
-    error: Exception
+# Processes a batch (in partition order). It returns only once its effects and its progress are
+# durable, and must be idempotent under redelivery.
+BatchHandler = Callable[[Sequence[Record]], Awaitable[None]]
 
 
-# Processes a batch (in partition order) and returns the records it rejected as poison. It must
-# return only once its effects are durable and must be idempotent under redelivery.
-BatchHandler = Callable[[Sequence[Record]], Awaitable[Sequence[Poison]]]
+class StoredPositions(Protocol):
+    """The handler's own record of progress (the transactional consumer is one)."""
 
-# For handlers that record their progress in their own store, in the same transaction as their
-# effects: given newly assigned partitions, the offsets to resume from.
-StoredPositions = Callable[[set[TopicPartition]], Awaitable[dict[TopicPartition, int]]]
+    async def stored_positions(self, assigned: set[TopicPartition]) -> dict[TopicPartition, int]:
+        """For newly assigned partitions, the offsets to resume from."""
+        ...
 
-
-def dead_letter(record: Record, error: Exception, group_id: str) -> DeadLetter:
-    """The *.dlq.v1 payload: where the record came from, what it held (bounded), and why."""
-    return DeadLetter.of(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        key=record.key,
-        value=record.value,
-        error=error,
-        failed_at=datetime.now(UTC),
-        consumer_group=group_id,
-    )
-
-
-def dead_letter_value(record: Record, error: Exception, group_id: str) -> bytes:
-    return dead_letter(record, error, group_id).model_dump_json().encode()
+    async def reset_position(self, partition: TopicPartition, offset: int) -> None:
+        """Move a partition's recorded offset back (its topic was recreated)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -101,15 +88,15 @@ class ConsumerConfig:
     retry_max_seconds: float = 10.0
 
 
-class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Holds revocation until the batch in flight has been processed and committed."""
+class _SeekOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Holds revocation until the batch in flight is done; resumes from the stored positions."""
 
     def __init__(
         self,
         in_flight: asyncio.Lock,
         group_id: str,
         consumer: AIOKafkaConsumer,
-        positions: StoredPositions | None,
+        positions: StoredPositions,
     ) -> None:
         self._in_flight = in_flight
         self._group_id = group_id
@@ -122,10 +109,44 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("partitions assigned", extra={"group": self._group_id, "count": len(assigned)})
-        if self._positions is not None and assigned:
-            # The handler's own record of progress is the truth; Kafka's commit may lag it.
-            for partition, offset in (await self._positions(assigned)).items():
-                self._consumer.seek(partition, offset)
+        if not assigned:
+            return
+        try:
+            await self._seek_to_stored(assigned)
+        except Exception as error:
+            # aiokafka swallows errors raised here; say so. Kafka's commit, where the consumer
+            # then starts, never runs ahead of the stored positions, and records below those
+            # are skipped by the handler, so nothing is applied twice.
+            log.warning(
+                "stored positions unavailable; resuming from Kafka's commit",
+                extra={"group": self._group_id, "error": repr(error)},
+            )
+
+    async def _seek_to_stored(self, assigned: set[TopicPartition]) -> None:
+        stored = await self._positions.stored_positions(assigned)
+        if not stored:
+            return
+        ends = await self._consumer.end_offsets(list(stored))
+        for partition, offset in stored.items():
+            end = ends.get(partition, offset)
+            if offset > end:
+                start = (await self._consumer.beginning_offsets([partition]))[partition]
+                OFFSET_RESETS.labels(self._group_id, partition.topic).inc()
+                log.error(
+                    "partition log ends below the recorded offset: the topic was deleted and "
+                    "recreated (or lost data); reading it again from its beginning",
+                    extra={
+                        "group": self._group_id,
+                        "topic": partition.topic,
+                        "partition": partition.partition,
+                        "recorded_offset": offset,
+                        "log_end_offset": end,
+                        "resume_offset": start,
+                    },
+                )
+                await self._positions.reset_position(partition, start)
+                offset = start
+            self._consumer.seek(partition, offset)
 
 
 class ConsumerLoop:
@@ -134,15 +155,13 @@ class ConsumerLoop:
         settings: ServiceSettings,
         config: ConsumerConfig,
         handler: BatchHandler,
-        dead_letter_producer: AIOKafkaProducer,
-        positions: StoredPositions | None = None,
+        positions: StoredPositions,
     ) -> None:
-        self._positions = positions
-        self._settings = settings
         self._config = config
         self._handler = handler
-        self._dlq = dead_letter_producer
+        self._positions = positions
         self._in_flight = asyncio.Lock()
+        self._fatal: BaseException | None = None
         self._consumer = AIOKafkaConsumer(
             **settings.kafka_client_options(),
             group_id=config.group_id,
@@ -153,18 +172,24 @@ class ConsumerLoop:
             isolation_level="read_committed",
             max_poll_interval_ms=300_000,
         )
+        CONSUMER_STOPPED.labels(config.group_id).set(0)
+
+    async def readiness(self) -> CheckResult:
+        if self._fatal is not None:
+            return CheckResult(False, f"stopped on a fatal error: {describe(self._fatal)}")
+        return CheckResult(True, "ok")
 
     async def run(self, stop: asyncio.Event) -> None:
         self._consumer.subscribe(
             list(self._config.topics),
-            listener=_CommitOnRevoke(
+            listener=_SeekOnAssign(
                 self._in_flight, self._config.group_id, self._consumer, self._positions
             ),
         )
         await self._consumer.start()
         log.info("consumer started", extra={"group": self._config.group_id})
         try:
-            while not stop.is_set():
+            while not stop.is_set() and self._fatal is None:
                 fetched = await self._consumer.getmany(
                     timeout_ms=self._config.max_wait_ms, max_records=self._config.max_records
                 )
@@ -174,6 +199,10 @@ class ConsumerLoop:
         finally:
             await self._consumer.stop()
             log.info("consumer stopped", extra={"group": self._config.group_id})
+        if self._fatal is not None:
+            # Stay up, not ready, so the reason is visible in /readyz and the logs; a restart
+            # would only fail again on the same record.
+            await stop.wait()
 
     async def _process_and_commit(
         self, fetched: dict[TopicPartition, list[Record]], stop: asyncio.Event
@@ -183,21 +212,15 @@ class ConsumerLoop:
         # their new owner instead of processing them twice.
         owned = self._consumer.assignment()
         batch = [record for tp, records in fetched.items() if tp in owned for record in records]
-        if not batch:
-            return
-        poison = await self._handle_until_done(batch, stop)
-        if poison is None:  # stopping with the batch unfinished: no commit, it is redelivered
-            return
-        for item in poison:
-            await self._dead_letter(item)
+        if not batch or not await self._handle_until_done(batch, stop):
+            return  # nothing owned, stopping with the batch unfinished, or a fatal error
         offsets = {
             tp: records[-1].offset + 1 for tp, records in fetched.items() if tp in owned and records
         }
         try:
             await self._consumer.commit(offsets)
         except CommitFailedError:
-            # The group rebalanced under us; the new owner re-reads from the last commit and the
-            # idempotent handler makes the repeat harmless.
+            # The group rebalanced under us; the new owner resumes from the stored positions.
             log.warning("commit failed after rebalance", extra={"group": self._config.group_id})
             return
         # Counted per topic, not per record: a label lookup per record shows up at volume.
@@ -208,51 +231,31 @@ class ConsumerLoop:
             CONSUMED_RECORDS.labels(self._config.group_id, topic).inc(count)
         CONSUMER_BATCH_SECONDS.labels(self._config.group_id).observe(time.perf_counter() - started)
 
-    async def _handle_until_done(
-        self, batch: Sequence[Record], stop: asyncio.Event
-    ) -> list[Poison] | None:
-        """Run the handler, retrying transient failures and isolating the record that fails."""
+    async def _handle_until_done(self, batch: Sequence[Record], stop: asyncio.Event) -> bool:
+        """Run the handler, retrying transient failures; False if it did not complete."""
         delay = self._config.retry_initial_seconds
         while True:
             try:
-                return list(await self._handler(batch))
+                await self._handler(batch)
+                return True
             except Exception as error:
-                if is_transient(error):
-                    HANDLER_RETRIES.labels(self._config.group_id).inc()
-                    log.warning(
-                        "transient failure, retrying batch",
-                        extra={"group": self._config.group_id, "error": repr(error)},
-                    )
-                    if await wait_or_stop(stop, delay):
-                        return None
-                    delay = min(delay * 2, self._config.retry_max_seconds)
-                    continue
-                if len(batch) == 1:
-                    return [Poison(batch[0], error)]
-                # Something in the batch is poison: process records one by one to find it.
-                poison: list[Poison] = []
-                for record in batch:
-                    found = await self._handle_until_done([record], stop)
-                    if found is None:
-                        return None
-                    poison.extend(found)
-                return poison
+                if not is_transient(error):
+                    self._stop_on(error)
+                    return False
+                HANDLER_RETRIES.labels(self._config.group_id).inc()
+                log.warning(
+                    "transient failure, retrying batch",
+                    extra={"group": self._config.group_id, "error": repr(error)},
+                )
+                if await wait_or_stop(stop, delay):
+                    return False
+                delay = min(delay * 2, self._config.retry_max_seconds)
 
-    async def _dead_letter(self, item: Poison) -> None:
-        record = item.record
-        await self._dlq.send_and_wait(
-            self._config.dead_letter_topic,
-            key=record.key,
-            value=dead_letter_value(record, item.error, self._config.group_id),
-        )
-        DEAD_LETTERS.labels(self._config.group_id, record.topic).inc()
-        log.warning(
-            "record dead-lettered",
-            extra={
-                "group": self._config.group_id,
-                "topic": record.topic,
-                "partition": record.partition,
-                "offset": record.offset,
-                "error": repr(item.error),
-            },
+    def _stop_on(self, error: BaseException) -> None:
+        self._fatal = error
+        CONSUMER_STOPPED.labels(self._config.group_id).set(1)
+        log.critical(
+            "consumer stopped on a fatal error; fix the code or the schema, then restart",
+            exc_info=error,
+            extra={"group": self._config.group_id, "error": describe(error)},
         )

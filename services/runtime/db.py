@@ -1,8 +1,8 @@
 """PostgreSQL access: one async engine per service (asyncpg), and per-service Alembic migrations.
 
-Each service owns one Postgres schema (DESIGN.md rule 1) named after it; its tables, and its
-Alembic version table, live there. Migrations run at service start under an advisory lock, so
-replicas starting together apply them once.
+Each service owns one Postgres schema (docs/architecture.md, rule 1) named after it; its tables,
+and its Alembic version table, live there. Migrations run at service start under an advisory
+lock, so replicas starting together apply them once.
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Kafka clients with Retain's guarantees built in.
 
 - `create_producer`: acks=all and idempotence, so an acknowledged send is durable and a client
-  retry cannot duplicate it (DESIGN.md rule 3).
+  retry cannot duplicate it (docs/architecture.md, rule 3).
 - `ensure_topics`: creates the topics of `schemas.topics` that are missing.
 - `kafka_reachable`: the Kafka half of /readyz.
 The consumer loop lives in `services.runtime.consumer`.

@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -35,6 +35,31 @@ DEAD_LETTERS = Counter(
 )
 HANDLER_RETRIES = Counter(
     "retain_consumer_retries_total", "Batches retried after a transient error", ["group"]
+)
+CONSUMER_STOPPED = Gauge(
+    "retain_consumer_stopped",
+    "1 when the consumer stopped on a fatal error (code or schema wrong); see /readyz",
+    ["group"],
+)
+OFFSET_RESETS = Counter(
+    "retain_consumer_offset_resets_total",
+    "Partitions whose log ended below the recorded offset (topic deleted and recreated)",
+    ["group", "topic"],
+)
+OUTBOX_DEPTH = Gauge("retain_outbox_depth", "Messages waiting in the outbox", ["schema"])
+OUTBOX_OLDEST_SECONDS = Gauge(
+    "retain_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox message", ["schema"]
+)
+OUTBOX_PARKED = Gauge(
+    "retain_outbox_parked",
+    "Outbox messages that can never be published, parked in outbox_parked with the reason",
+    ["schema"],
+)
+OUTBOX_PUBLISH_ERRORS = Counter(
+    "retain_outbox_publish_errors_total", "Outbox relay rounds that failed to publish", ["schema"]
+)
+OUTBOX_STALLED = Gauge(
+    "retain_outbox_stalled", "1 while the outbox relay has been failing for too long", ["schema"]
 )
 
 

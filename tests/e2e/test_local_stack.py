@@ -31,6 +31,9 @@ def _stack_env(state_dir: Path) -> dict[str, str]:
     return env
 
 
+WORKER_CHECKS = {"profile": {"consumer:retain-profile": "ok", "outbox_relay": "ok"}}
+
+
 def _processes_using(state_dir: Path) -> list[psutil.Process]:
     """Every process whose command line or environment points into the stack's state folder."""
     found = []
@@ -108,7 +111,9 @@ def test_make_up_serves_readyz_on_all_services_and_make_down_stops_everything(
     for service, port in ports.items():
         response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
         assert response.status_code == 200, (service, response.text)
-        assert response.json()["checks"] == {"kafka": "ok", "postgres": "ok"}
+        # Every service checks its dependencies; a consuming service its workers too.
+        workers = WORKER_CHECKS.get(service, {})
+        assert response.json()["checks"] == {"kafka": "ok", "postgres": "ok", **workers}
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
         assert "retain_http_requests_total" in metrics.text
     assert _processes_using(state_dir)

@@ -1,4 +1,4 @@
-"""Topics as code: every topic of schemas/topics/specs.py exists with its partitions and cleanup policy."""
+"""Topics as code: every topic in schemas/topics/specs.py exists with its settings."""
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient

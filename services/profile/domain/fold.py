@@ -53,6 +53,7 @@ from schemas.parse import SegmentEvent
 from schemas.segment import AliasEvent, IdentifyEvent, PageEvent, ScreenEvent
 from schemas.topics.touchpoints_v1 import Touchpoint
 from services.profile.domain.channels import campaign_affiliate, classify
+from services.profile.domain.identity import event_key, event_uid
 from services.profile.domain.state import (
     CartChange,
     ConsentRecord,
@@ -94,15 +95,18 @@ _EMAIL_RE = re.compile(EMAIL_PATTERN)
 def fold(state: ProfileState, touchpoints: Iterable[Touchpoint]) -> ProfileState:
     """`state` with `touchpoints` added; `state` itself is not changed.
 
-    A messageId seen twice in `touchpoints` counts once. Across calls the caller passes only
-    events not folded before (the store's unique messageId tells it which).
+    An event is identified by its source and messageId (`event_key`), as in the store: seen
+    twice in `touchpoints` it counts once, while two sources that send the same messageId send
+    two events. Across calls the caller passes only events not folded before (the store's
+    unique key tells it which).
     """
     out = state.copy()
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     for tp in touchpoints:
-        if tp.message_id in seen:
+        key = event_key(tp)
+        if key in seen:
             continue
-        seen.add(tp.message_id)
+        seen.add(key)
         _apply(out, tp)
     out.compact()
     return out
@@ -111,7 +115,9 @@ def fold(state: ProfileState, touchpoints: Iterable[Touchpoint]) -> ProfileState
 def _apply(s: ProfileState, tp: Touchpoint) -> None:
     # The hot path: comparisons first, records built only when they win.
     at = tp.timestamp
-    mid = tp.message_id
+    # The event's id in records and maps: unique across sources, so the fold cannot mistake two
+    # events for one, and ties between registers break the same way in any order.
+    mid = event_uid(tp)
     ev = tp.event
     key = (at, mid)
     if s.first_seen_at is None or at < s.first_seen_at:

@@ -67,7 +67,14 @@ class Links:
 
 
 def event_key(touchpoint: Touchpoint) -> tuple[str, str]:
+    """What identifies an event everywhere: its source and messageId (messageIds are chosen by
+    clients, so two sources may send the same one)."""
     return touchpoint.source_id, touchpoint.message_id
+
+
+def event_uid(touchpoint: Touchpoint) -> str:
+    """`event_key` as one string, for the records of a profile state."""
+    return f"{touchpoint.source_id}\x1f{touchpoint.message_id}"
 
 
 @dataclass

@@ -7,18 +7,36 @@ Money rules:
 - `orders_count` counts orders not cancelled, in any currency;
 - money is not converted: the money fields and the average order value cover the customer's
   main currency (most orders not cancelled; a tie goes to the most recent), and
-  `revenue_by_currency` holds the net revenue in each currency.
+  `revenue_by_currency` holds the net revenue in each currency; likewise referrals' revenue is
+  in one currency (see `with_cross_customer_figures`), never a sum across currencies.
+
+Collections that grow with a customer's history are capped (profiles_v1's MAX_* constants), so
+a snapshot always fits in a Kafka message. What is kept is a function of the state alone: the
+most recent entries where the state knows when (traits, products, categories, cart lines), the
+first in sorted order where it does not (ids), and for money the main currency then the largest
+amounts.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal
+from typing import Any, TypeVar
 
-from schemas._types import ZERO
+from pydantic import TypeAdapter
+from pydantic_core import to_json
+
+from schemas._types import ZERO, Money
 from schemas.topics._common import CartItem
 from schemas.topics.profiles_v1 import (
+    MAX_CART_LINES,
+    MAX_COLLECTION_BYTES,
+    MAX_LISTED_CATEGORIES,
+    MAX_LISTED_CURRENCIES,
+    MAX_LISTED_IDS,
+    MAX_LISTED_PRODUCTS,
+    MAX_TRAITS,
     Acquisition,
     Activity,
     Cart,
@@ -36,6 +54,9 @@ from services.profile.domain.state import CartChange, ConsentRecord, Item, Order
 CENT = Decimal("0.01")
 # Exact sums need no context; the one division (an average) gets a fixed one, not the thread's.
 _DIVISION = Context(prec=34)
+_MONEY = TypeAdapter(Money)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -134,7 +155,8 @@ def open_cart(state: ProfileState, currency: str | None) -> Cart:
     by_product: dict[str, list[CartChange]] = defaultdict(list)
     for change in state.cart.values():
         by_product[change.product_key].append(change)
-    items: list[CartItem] = []
+    lines: dict[str, CartItem] = {}
+    last_added: dict[str, tuple[datetime, str]] = {}
     value = ZERO
     for key in sorted(by_product):
         changes = by_product[key]
@@ -150,11 +172,15 @@ def open_cart(state: ProfileState, currency: str | None) -> Cart:
         quantity = sum(c.quantity or 0 for c in adds) - removed
         if quantity <= 0:
             continue
-        newest = max(adds, key=lambda c: c.key).item
-        assert newest is not None
-        items.append(cart_item(newest, quantity))
-        if newest.price is not None:
-            value += newest.price * quantity
+        newest = max(adds, key=lambda c: c.key)
+        assert newest.item is not None
+        lines[key] = cart_item(newest.item, quantity)
+        last_added[key] = newest.key
+        if newest.item.price is not None:
+            value += newest.item.price * quantity
+    listed, lines_count = _capped(
+        _greatest_first(last_added), MAX_CART_LINES, lambda key: _json_size(lines[key])
+    )
     changes = sorted(state.cart.values(), key=lambda c: c.key, reverse=True)
     cart_id = next((c.cart_id for c in changes if c.cart_id), None)
     cart_currency = next((c.currency for c in changes if c.currency), None) or currency
@@ -162,10 +188,11 @@ def open_cart(state: ProfileState, currency: str | None) -> Cart:
     cleared = state.cart_cleared_at
     return Cart(
         cart_id=cart_id,
-        items=items,
-        items_count=sum(item.quantity for item in items),
+        items=[lines[key] for key in sorted(listed)],
+        lines_count=lines_count,
+        items_count=sum(line.quantity for line in lines.values()),
         value=value,
-        currency=cart_currency if items else None,
+        currency=cart_currency if lines else None,
         last_activity_at=None if state.cart_activity is None else state.cart_activity.at,
         checkout_started_at=started,
         checkout_pending=started is not None and (cleared is None or started > cleared),
@@ -181,26 +208,34 @@ def to_snapshot(
     loyalty: LoyaltyRule | None = None,
     merged_customer_ids: Iterable[str] = (),
     referred_customers_count: int = 0,
-    referred_revenue: Decimal = ZERO,
+    referred_revenue_by_currency: Mapping[str, Decimal] | None = None,
     referred_by_customer_id: str | None = None,
 ) -> ProfileSnapshot:
     """The profiles.v1 payload for `state`.
 
-    Referrals made, and the customer id behind the referral code used, span customers: the
-    caller, which can see them, passes them in.
+    The customers merged into this one, referrals made and the customer id behind the referral
+    code used span customers: the caller, which can see them, passes them in (or adds the first
+    two later, with `with_cross_customer_figures`).
     """
     rule = loyalty or LoyaltyRule()
     figures = order_figures(state)
     currency = main_currency(figures)
+    anonymous_ids, anonymous_ids_count = _capped(sorted(state.anonymous_ids), MAX_LISTED_IDS)
+    merged, merged_count = _merged_ids(merged_customer_ids)
+    traits, traits_count = _traits(state)
+    referrals = _referrals(referred_customers_count, referred_revenue_by_currency or {}, currency)
     return ProfileSnapshot(
         customer_id=customer_id,
         revision=revision,
         updated_at=updated_at,
         user_id=None if state.user_id is None else state.user_id.value,
-        anonymous_ids=sorted(state.anonymous_ids),
-        merged_customer_ids=sorted(set(merged_customer_ids)),
+        anonymous_ids=anonymous_ids,
+        anonymous_ids_count=anonymous_ids_count,
+        merged_customer_ids=merged,
+        merged_customer_ids_count=merged_count,
         email=None if state.email is None else state.email.value,
-        traits={name: reg.value for name, reg in sorted(state.traits.items())},
+        traits=traits,
+        traits_count=traits_count,
         timezone=None if state.timezone is None else state.timezone.value,
         locale=None if state.locale is None else state.locale.value,
         consent=Consent(
@@ -237,11 +272,116 @@ def to_snapshot(
                 else None
             ),
         ),
-        referrals=Referrals(
-            referred_customers_count=referred_customers_count, referred_revenue=referred_revenue
-        ),
+        referrals=referrals,
         loyalty=_loyalty(figures, rule, state.points_redeemed),
     )
+
+
+def with_cross_customer_figures(
+    snapshot: ProfileSnapshot,
+    *,
+    merged_customer_ids: Iterable[str],
+    referred_customers_count: int,
+    referred_revenue_by_currency: Mapping[str, Decimal],
+) -> ProfileSnapshot:
+    """`snapshot` with what spans customers, as `to_snapshot` given them would have built it.
+
+    Those figures are known only once a batch's own figures are saved; adding them to the
+    snapshot already built saves building every snapshot twice. `referred_revenue_by_currency`
+    is the referred customers' net revenue per currency.
+    """
+    merged, merged_count = _merged_ids(merged_customer_ids)
+    return snapshot.model_copy(
+        update={
+            "merged_customer_ids": merged,
+            "merged_customer_ids_count": merged_count,
+            "referrals": _referrals(
+                referred_customers_count,
+                referred_revenue_by_currency,
+                snapshot.commerce.currency,
+            ),
+        }
+    )
+
+
+def _merged_ids(merged_customer_ids: Iterable[str]) -> tuple[list[str], int | None]:
+    return _capped(sorted(set(merged_customer_ids)), MAX_LISTED_IDS)
+
+
+def _referrals(
+    count: int, revenue_by_currency: Mapping[str, Decimal], own_currency: str | None
+) -> Referrals:
+    """The referred customers' revenue in one currency, never a sum across currencies.
+
+    The currency is the referrer's own if the referred bought in it, else the one with the
+    largest amount (a tie goes to the alphabetically first). Amounts are picked as they are.
+    """
+    currency = (
+        own_currency
+        if own_currency in revenue_by_currency
+        else next(iter(_greatest_first(revenue_by_currency)), None)
+    )
+    listed, currencies_count = _by_currency(revenue_by_currency, currency)
+    return Referrals(
+        referred_customers_count=count,
+        referred_revenue=ZERO if currency is None else revenue_by_currency[currency],
+        currency=currency,
+        revenue_by_currency=listed,
+        currencies_count=currencies_count,
+    )
+
+
+def _traits(state: ProfileState) -> tuple[dict[str, Any], int | None]:
+    traits = state.traits
+    kept, count = _capped(
+        _greatest_first({name: reg.key for name, reg in traits.items()}),
+        MAX_TRAITS,
+        lambda name: _json_size(name) + _json_size(traits[name].value),
+    )
+    return {name: traits[name].value for name in sorted(kept)}, count
+
+
+def _by_currency(
+    amounts: Mapping[str, Decimal], first: str | None
+) -> tuple[dict[str, Decimal], int | None]:
+    """`amounts` capped: `first`, then the largest (a tie goes to the alphabetically first)."""
+    kept, count = _capped(
+        sorted(_greatest_first(amounts), key=lambda c: c != first),  # stable: moves `first` up
+        MAX_LISTED_CURRENCIES,
+        lambda c: _json_size(c) + len(_MONEY.dump_json(amounts[c])) + 1,
+    )
+    return {c: amounts[c] for c in sorted(kept)}, count
+
+
+def _greatest_first(values: Mapping[str, Any]) -> list[str]:
+    """The keys by their value, greatest (latest) first; a tie goes to sorted order."""
+    # Stable sorts, and no arithmetic on the values: Decimal negation would round.
+    return sorted(sorted(values), key=values.__getitem__, reverse=True)
+
+
+def _json_size(value: Any) -> int:
+    """Bytes `value` takes in the snapshot's JSON, with the separator after it."""
+    return len(to_json(value)) + 1
+
+
+def _capped(
+    ranked: Sequence[T], limit: int, size: Callable[[T], int] = _json_size
+) -> tuple[list[T], int | None]:
+    """The first `limit` of `ranked` that fit together in MAX_COLLECTION_BYTES of JSON, and the
+    full count if any was left out (else None).
+
+    An entry too large for the room left is passed over, so one huge trait cannot hide the rest.
+    """
+    kept: list[T] = []
+    room = MAX_COLLECTION_BYTES
+    for entry in ranked:
+        if len(kept) == limit:
+            break
+        need = size(entry)
+        if need <= room:
+            kept.append(entry)
+            room -= need
+    return kept, None if len(kept) == len(ranked) else len(ranked)
 
 
 def _acquisition(state: ProfileState, referred_by_customer_id: str | None) -> Acquisition:
@@ -285,8 +425,18 @@ def _commerce(figures: list[OrderFigures], currency: str | None) -> Commerce:
         if mine_live
         else None
     )
-    products = {i.product_id or i.sku for f in live for i in f.order.items} - {None}
-    categories = {i.category for f in live for i in f.order.items} - {None}
+    product_bought: dict[str, datetime] = {}
+    category_bought: dict[str, datetime] = {}
+    for f in live:  # oldest first, so the last time written is the latest
+        for i in f.order.items:
+            product = i.product_id or i.sku
+            if product is not None:
+                product_bought[product] = f.order.first_at
+            if i.category is not None:
+                category_bought[i.category] = f.order.first_at
+    products, products_count = _capped(_greatest_first(product_bought), MAX_LISTED_PRODUCTS)
+    categories, categories_count = _capped(_greatest_first(category_bought), MAX_LISTED_CATEGORIES)
+    revenue_by_currency, currencies_count = _by_currency(by_currency, currency)
     return Commerce(
         currency=currency,
         orders_count=len(live),
@@ -298,9 +448,12 @@ def _commerce(figures: list[OrderFigures], currency: str | None) -> Commerce:
         first_order_at=min((f.order.first_at for f in live), default=None),
         last_order_at=max((f.order.first_at for f in live), default=None),
         items_purchased=sum(i.quantity for f in live for i in f.order.items),
-        products_purchased=sorted(p for p in products if p is not None),
-        categories_purchased=sorted(c for c in categories if c is not None),
-        revenue_by_currency=dict(sorted(by_currency.items())),
+        products_purchased=sorted(products),
+        products_purchased_count=products_count,
+        categories_purchased=sorted(categories),
+        categories_purchased_count=categories_count,
+        revenue_by_currency=revenue_by_currency,
+        currencies_count=currencies_count,
     )
 
 

@@ -39,6 +39,17 @@ def profile(settings: ServiceSettings, ingest: RunningService) -> Iterator[Runni
         service.stop()
 
 
+@pytest.fixture
+def processes() -> Iterator[list[RunningService]]:
+    """Profile processes a test starts for itself; stopped when it ends."""
+    started: list[RunningService] = []
+    try:
+        yield started
+    finally:
+        for service in started:
+            service.stop()
+
+
 @pytest.fixture(scope="session")
 async def write_key(settings: ServiceSettings) -> str:
     await run_migrations(settings, "ingest")

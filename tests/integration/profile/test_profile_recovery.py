@@ -7,7 +7,6 @@ be checked without the suite's other profile consumer doing the work for them.
 import asyncio
 import signal
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -68,16 +67,6 @@ async def _customer_count(database_url: str) -> int:
             return int(await connection.scalar(select(func.count()).select_from(customers)) or 0)
     finally:
         await engine.dispose()
-
-
-@pytest.fixture
-def processes() -> Iterator[list[RunningService]]:
-    started: list[RunningService] = []
-    try:
-        yield started
-    finally:
-        for service in started:
-            service.stop()
 
 
 async def test_a_consumer_killed_mid_batch_and_restarted_gives_exact_results(

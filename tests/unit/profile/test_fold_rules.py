@@ -17,7 +17,7 @@ def snap(
     *,
     loyalty: LoyaltyRule | None = None,
     referred_customers_count: int = 0,
-    referred_revenue: Decimal = Decimal(0),
+    referred_revenue_by_currency: dict[str, Decimal] | None = None,
     referred_by_customer_id: str | None = None,
 ) -> ProfileSnapshot:
     return to_snapshot(
@@ -28,7 +28,7 @@ def snap(
         loyalty=loyalty or LoyaltyRule(),
         merged_customer_ids=["c9", "c8"],
         referred_customers_count=referred_customers_count,
-        referred_revenue=referred_revenue,
+        referred_revenue_by_currency=referred_revenue_by_currency,
         referred_by_customer_id=referred_by_customer_id,
     )
 
@@ -351,7 +351,9 @@ def test_email_engagement_support_reviews_and_referrals_made() -> None:
         ev.track("Review Submitted", {"rating": 4}, hours=7),
         ev.track("Review Submitted", {}, hours=8),  # no rating: counted, not averaged
     ]
-    profile = snap(events, referred_customers_count=2, referred_revenue=Decimal("80.50"))
+    profile = snap(
+        events, referred_customers_count=2, referred_revenue_by_currency={"USD": Decimal("80.50")}
+    )
     e = profile.email_engagement
     assert (e.sent_count, e.opened_count, e.clicked_count) == (2, 1, 1)
     assert (e.last_sent_at, e.last_opened_at, e.last_clicked_at) == (at(2), at(3), at(4))

@@ -9,8 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.topics.profiles_v1 import ProfileSnapshot
-from services.profile.domain import LoyaltyRule, ProfileState, fold, to_snapshot
-from services.profile.folding import with_cross_customer_figures
+from services.profile.domain import (
+    LoyaltyRule,
+    ProfileState,
+    fold,
+    to_snapshot,
+    with_cross_customer_figures,
+)
 from tests.unit.profile.factory import Events, at
 
 RULE = LoyaltyRule(points_per_unit=Decimal(2))
@@ -55,13 +60,13 @@ def test_adding_cross_customer_figures_equals_building_with_them(
             state,
             merged_customer_ids=merged,
             referred_customers_count=count,
-            referred_revenue=revenue,
+            referred_revenue_by_currency={"EUR": revenue},
         )
         added = with_cross_customer_figures(
             _build(state),
             merged_customer_ids=merged,
             referred_customers_count=count,
-            referred_revenue=revenue,
+            referred_revenue_by_currency={"EUR": revenue},
         )
         assert added == direct
         assert added.model_dump_json() == direct.model_dump_json()
@@ -71,7 +76,7 @@ def _build(
     state: ProfileState,
     merged_customer_ids: list[str] | None = None,
     referred_customers_count: int = 0,
-    referred_revenue: Decimal = Decimal(0),
+    referred_revenue_by_currency: dict[str, Decimal] | None = None,
 ) -> ProfileSnapshot:
     return to_snapshot(
         state,
@@ -82,5 +87,5 @@ def _build(
         referred_by_customer_id="cus_referrer",
         merged_customer_ids=merged_customer_ids or [],
         referred_customers_count=referred_customers_count,
-        referred_revenue=referred_revenue,
+        referred_revenue_by_currency=referred_revenue_by_currency,
     )

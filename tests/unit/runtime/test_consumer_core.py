@@ -1,14 +1,18 @@
-"""The pure parts of the consumer loop: dead-letter envelopes and the transient/poison split."""
+"""The pure parts of the consumer kit: dead-letter envelopes and the three kinds of failure."""
 
 from dataclasses import dataclass
 
 import orjson
 from aiokafka.errors import KafkaConnectionError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from schemas.topics.dlq_v1 import MAX_VALUE_BYTES
-from services.runtime.consumer import dead_letter_value
-from services.runtime.failures import is_transient
+from services.runtime.failures import FatalError, RetryableError, is_fatal, is_transient
+from services.runtime.transactional import dead_letter
+
+
+def dead_letter_value(record: "FakeRecord", error: Exception, group_id: str) -> bytes:
+    return dead_letter(record, error, group_id).model_dump_json().encode()
 
 
 @dataclass(frozen=True)
@@ -55,3 +59,31 @@ def test_infrastructure_failures_are_transient_and_bugs_are_not() -> None:
     assert is_transient(OperationalError("SELECT 1", {}, Exception("server closed")))
     assert not is_transient(ValueError("cannot parse"))
     assert not is_transient(KeyError("order_id"))
+
+
+class _PgError(Exception):
+    """Shaped like asyncpg's errors: the SQLSTATE in `sqlstate`."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+def _wrapped(sqlstate: str) -> ProgrammingError:
+    """As SQLAlchemy raises it: the driver's error behind the DBAPI error."""
+    driver_error = Exception("wrapped")
+    driver_error.__cause__ = _PgError(sqlstate)
+    return ProgrammingError("SELECT", {}, driver_error)
+
+
+def test_a_wrong_schema_or_statement_is_fatal_neither_transient_nor_poison() -> None:
+    for sqlstate in ("42P01", "42703", "42883", "42501", "3F000", "0A000"):
+        assert is_fatal(_wrapped(sqlstate)), sqlstate
+        assert not is_transient(_wrapped(sqlstate)), sqlstate
+    assert is_fatal(FatalError("bug"))
+    # Data errors (invalid text, numeric overflow) are about one record: poison, not fatal.
+    for sqlstate in ("22P02", "22003", "23505"):
+        assert not is_fatal(_wrapped(sqlstate)), sqlstate
+    assert not is_fatal(ValueError("cannot parse"))
+    assert is_transient(RetryableError("lost a race"))
+    assert not is_fatal(RetryableError())

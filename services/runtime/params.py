@@ -1,0 +1,87 @@
+"""Request parameters for the admin APIs: checked before they reach a PostgreSQL query.
+
+A value the database cannot take must answer 422 naming the parameter, as FastAPI answers
+any other invalid parameter, instead of failing the query with a 500.
+"""
+
+from base64 import urlsafe_b64decode, urlsafe_b64encode
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Query
+from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator, TypeAdapter, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic_core import PydanticCustomError
+
+from schemas._types import EARLIEST, LATEST, UtcDatetime
+
+
+def _without_nul(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise PydanticCustomError("string_nul", "must not contain a NUL character")
+    return value
+
+
+NulFree = AfterValidator(_without_nul)
+"""Annotated metadata for text a query compares in PostgreSQL, which cannot hold NUL.
+
+Use: `Annotated[str | None, Query(max_length=256), NulFree]`. After Query or Path, so that a
+length limit there keeps its own error ("string_too_long").
+"""
+
+
+def _overflow_is_out_of_range(value: Any, validate: ValidatorFunctionWrapHandler) -> datetime:
+    try:
+        moment: datetime = validate(value)
+    except OverflowError:
+        # Year 1 or 9999 with a zone can leave the calendar on the way to UTC: out of range.
+        raise PydanticCustomError(
+            "datetime_range", f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}"
+        ) from None
+    return moment
+
+
+DbDatetime = Annotated[UtcDatetime, WrapValidator(_overflow_is_out_of_range)]
+"""An aware UTC datetime in UtcDatetime's range, rejected as out of range when it overflows."""
+
+PositionT = TypeVar("PositionT")
+
+
+class Cursor(Generic[PositionT]):
+    """Keyset paging: where a page ends, as the opaque `cursor` the next request passes back.
+
+    Annotate the position's fields with NulFree and DbDatetime: a decoded cursor is client
+    input like any other parameter.
+    """
+
+    def __init__(self, position: type[PositionT]) -> None:
+        self._adapter = TypeAdapter(position)
+
+    def encode(self, position: PositionT) -> str:
+        return urlsafe_b64encode(self._adapter.dump_json(position)).rstrip(b"=").decode()
+
+    def decode(self, token: str) -> PositionT:
+        """The position `token` stands for; ValueError if it stands for none."""
+        padding = "=" * (-len(token) % 4)
+        return self._adapter.validate_json(urlsafe_b64decode(token + padding))
+
+    async def parameter(
+        self,
+        cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    ) -> PositionT | None:
+        """A FastAPI dependency: the position of the `cursor` query parameter, if there is one."""
+        if cursor is None:
+            return None
+        try:
+            return self.decode(cursor)
+        except ValueError:  # bad base64, JSON or position alike: the client only passes it back
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "cursor_invalid",
+                        "loc": ("query", "cursor"),
+                        "msg": "not a cursor this endpoint issued: pass next_cursor back as is",
+                        "input": cursor,
+                    }
+                ]
+            ) from None
