@@ -123,6 +123,7 @@ class ServiceProcess:
         label: str | None = None,
     ) -> None:
         self.name = label or name
+        self.profile_to = profile_to
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable]

@@ -86,7 +86,7 @@ async def _run(args: argparse.Namespace, postgres: LocalPostgres) -> None:
     )
     await engine.dispose()
     if profiler:
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(profiler).sort_stats(args.sort).print_stats(45)
 
 
 def main() -> None:
@@ -95,6 +95,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=5_000)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--sort", default="cumulative", help="cProfile order, e.g. tottime")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="retain-bench-") as workdir:
         postgres = LocalPostgres(data_dir=Path(workdir) / "pg", port=free_port(), durable=True)

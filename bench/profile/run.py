@@ -9,12 +9,14 @@ folder and runs two scenarios:
    adds, orders with products, identifies linking anonymous ids, over many customers) are
    validated and stamped as ingest would and produced to touchpoints.v1 before the profile
    starts. Then ONE profile process (`python -m services.profile`, fresh consumer group) folds
-   the backlog. Measured: from the first batch it committed to the moment the offsets it
-   recorded (profile.consumer_offsets, committed with the effects) reach the topic's end
-   offsets; so process start-up and the first fetch are excluded. The profiles are then checked
-   against the totals the generator counted (customers, orders, revenue, page views).
+   the backlog; then, on a fresh PostgreSQL, TWO processes in one group (--scale-to) fold it
+   again, to show how throughput scales with consumers. Measured: from the first batch
+   committed to the moment the offsets recorded (profile.consumer_offsets, committed with the
+   effects) reach the topic's end offsets; so process start-up and the first fetch are
+   excluded. The profiles are then checked against the totals the generator counted
+   (customers, orders, revenue, page views).
    It runs on a durable PostgreSQL (fsync and synchronous_commit on, as in production) and,
-   unless --durability says otherwise, on a non-durable one as well (fsync, synchronous_commit
+   with --durability both, on a non-durable one as well (fsync, synchronous_commit
    and full_page_writes off, as the test suite runs it) to show what the commit flushes cost.
 2. latency: ingest and the profile run together (durable PostgreSQL, the profile already
    holding the throughput scenario's customers). Events are posted to ingest at a constant
@@ -85,7 +87,8 @@ from services.runtime.settings import ServiceSettings
 BENCH_DIR = Path(__file__).resolve().parent
 
 # The issue's targets on a 2-core machine with Kafka and PostgreSQL on the same machine.
-THROUGHPUT_TARGET = 30_000
+THROUGHPUT_TARGET = 10_000  # one consumer process, durable PostgreSQL
+SCALING_TARGET = 1.7  # two consumer processes against one
 LATENCY_TARGET_P99_MS = 250.0
 LATENCY_RATE = 2_000
 ADMIN_TOKEN = "bench-admin-token-" + "x" * 32
@@ -145,6 +148,7 @@ async def produce_backlog(settings: ServiceSettings, events: int, customers: int
 @dataclass
 class Throughput:
     durability: str
+    consumers: int
     events: int
     first_commit_events: int
     seconds: float
@@ -160,9 +164,14 @@ class Throughput:
     def correct(self) -> bool:
         return all(want == got for want, got in self.checks.values())
 
-    @property
-    def passed(self) -> bool:
-        return self.correct and self.rate >= THROUGHPUT_TARGET
+    def target(self, single: Throughput | None) -> float:
+        """One consumer: the absolute target; more: SCALING_TARGET times one consumer's rate."""
+        if self.consumers == 1 or single is None:
+            return THROUGHPUT_TARGET
+        return SCALING_TARGET * single.rate
+
+    def passed(self, single: Throughput | None) -> bool:
+        return self.correct and self.rate >= self.target(single)
 
 
 def pg_dsn(postgres: LocalPostgres) -> str:
@@ -230,13 +239,14 @@ async def check_profiles(postgres: LocalPostgres, expected: Expected) -> dict[st
 
 def run_throughput(
     durability: str,
+    consumers: int,
     kafka: LocalKafka,
     postgres: LocalPostgres,
     expected: Expected,
     workdir: Path,
     args: argparse.Namespace,
-) -> tuple[Throughput, ServiceProcess, str]:
-    """Fold the backlog with one fresh profile process; returns it still running."""
+) -> tuple[Throughput, list[ServiceProcess], str]:
+    """Fold the backlog with fresh profile processes in one group; returns them still running."""
     settings = settings_for(kafka, postgres)
     asyncio.run(run_migrations(settings, "profile"))
     end = sum(asyncio.run(end_offsets(kafka.bootstrap_servers, TOUCHPOINTS)).values())
@@ -246,12 +256,21 @@ def run_throughput(
         "RETAIN_BATCH_SIZE": str(args.batch_size),
     }
     wait_until_quiet(args.quiet_wait, BUSY_MACHINE_CORES)
-    profile_to = workdir / f"profile-{durability}.pstats" if args.profile else None
-    log(f"throughput ({durability}): one profile process folds {end:,} touchpoints")
-    service = ServiceProcess("profile", env, workdir, profile_to)
+    label = f"{durability}, {consumers} consumer{'s' if consumers > 1 else ''}"
+    log(f"throughput ({label}): {consumers} profile process(es) fold {end:,} touchpoints")
+    services = [
+        ServiceProcess(
+            "profile",
+            env,
+            workdir,
+            workdir / f"profile-{durability}-{consumers}-{n}.pstats" if args.profile else None,
+            label=f"profile-{durability}-{consumers}-{n}",
+        )
+        for n in range(consumers)
+    ]
     meter = CpuMeter(
         {
-            "profile": lambda: [service.ps],
+            "profile": lambda: [service.ps for service in services],
             "postgres": lambda: postgres_processes(postgres),
             "kafka": lambda: kafka_processes(kafka),
             "bench": lambda: [psutil.Process()],
@@ -265,18 +284,19 @@ def run_throughput(
     checks = asyncio.run(check_profiles(postgres, expected))
     result = Throughput(
         durability,
+        consumers,
         end,
         first_count,
         max(1e-9, done_at - first_at),
-        done_at - service.started,
+        done_at - min(service.started for service in services),
         cpu,
         checks,
     )
     log(
-        f"throughput ({durability}): {result.rate:,.0f} events/s over {result.seconds:.1f}s "
+        f"throughput ({label}): {result.rate:,.0f} events/s over {result.seconds:.1f}s "
         f"(correct: {result.correct})"
     )
-    return result, service, group
+    return result, services, group
 
 
 # ---------------------------------------------------------------- latency
@@ -606,11 +626,19 @@ def report(throughputs: list[Throughput], latency: Latency | None, args: argpars
         "| scenario | target | result | CPU cores used | verdict |",
         "|---|---|---|---|---|",
     ]
+    single = next((t for t in throughputs if t.consumers == 1 and t.durability == "durable"), None)
     for t in throughputs:
         bad = {k: v for k, v in t.checks.items() if v[0] != v[1]}
-        verdict = ("pass" if t.passed else "MISS") + ("" if t.correct else f" (WRONG: {bad})")
+        passed = t.passed(single)
+        verdict = ("pass" if passed else "MISS") + ("" if t.correct else f" (WRONG: {bad})")
+        target = (
+            f">= {THROUGHPUT_TARGET:,} events/s"
+            if t.consumers == 1
+            else f">= {SCALING_TARGET:g} x one consumer ({t.target(single):,.0f} events/s)"
+        )
         lines.append(
-            f"| throughput, PostgreSQL {t.durability} | >= {THROUGHPUT_TARGET:,} events/s "
+            f"| throughput, {t.consumers} consumer process{'es' if t.consumers > 1 else ''}, "
+            f"PostgreSQL {t.durability} | {target} "
             f"| {t.rate:,.0f} events/s ({t.events - t.first_commit_events:,} events in "
             f"{t.seconds:.1f}s after the first commit; {t.events / t.from_start_seconds:,.0f}/s "
             f"counting start-up) | {cores(t.cpu)} | {verdict} |"
@@ -633,7 +661,7 @@ def report(throughputs: list[Throughput], latency: Latency | None, args: argpars
     lines.append("")
     for t in throughputs:
         lines.append(
-            f"Checks, {t.durability}: "
+            f"Checks, {t.durability}, {t.consumers} consumer(s): "
             + "; ".join(f"{name} {got} (expected {want})" for name, (want, got) in t.checks.items())
         )
     del args
@@ -652,10 +680,10 @@ def write_results(path: Path, table: str, info: dict[str, str], args: argparse.N
         "## Set-up",
         "",
         f"- Throughput: {args.events:,} touchpoints over {args.customers:,} customers, produced "
-        "to touchpoints.v1 (6 partitions, keyed by customer key) before one "
-        f"`python -m services.profile` starts with a fresh consumer group "
-        f"(RETAIN_BATCH_SIZE={args.batch_size}); events/s counts from its first committed "
-        "batch to the batch that brought its recorded offsets to the end offsets.",
+        "to touchpoints.v1 (6 partitions, keyed by customer key) before one (then, on a fresh "
+        "PostgreSQL, two) `python -m services.profile` start with a fresh consumer group "
+        f"(RETAIN_BATCH_SIZE={args.batch_size}); events/s counts from the first committed "
+        "batch to the batch that brought the recorded offsets to the end offsets.",
         f"- Latency: one `python -m services.ingest` and the same profile process; "
         f"{args.latency_rate:,} events/s as /v1/batch requests of {args.latency_batch} events "
         f"every {args.latency_batch / args.latency_rate * 1000:g} ms (open loop, "
@@ -683,8 +711,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--durability",
         choices=["both", "durable"],
-        default="both",
+        default="durable",
         help="throughput on a durable PostgreSQL only, or also on a non-durable one",
+    )
+    parser.add_argument(
+        "--scale-to", type=int, default=2, help="also fold with this many consumer processes"
     )
     parser.add_argument("--only", choices=["throughput", "latency"], help="skip the other")
     parser.add_argument("--latency-rate", type=int, default=LATENCY_RATE)
@@ -706,9 +737,13 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
-    modes = ["fast", "durable"] if args.durability == "both" else ["durable"]
+    # The scaled run goes before the single one, whose profile then serves the latency scenario
+    # (which adds events to touchpoints.v1: a later run would fold more than the backlog).
+    runs = [("durable", 1)] if args.durability == "durable" else [("fast", 1), ("durable", 1)]
     if args.only == "latency":
-        modes = ["durable"]
+        runs = [("durable", 1)]
+    elif args.scale_to > 1:
+        runs.insert(-1, ("durable", args.scale_to))
     throughputs: list[Throughput] = []
     latency: Latency | None = None
     profiles: list[Path] = []
@@ -723,33 +758,34 @@ def main() -> int:
             log(f"working in {workdir}; starting Kafka")
             kafka.start()
             expected = Expected()
-            for mode in modes:
+            for n, (mode, consumers) in enumerate(runs):
+                # Each run starts from an empty PostgreSQL, so every one folds the same backlog.
                 postgres = LocalPostgres(
-                    data_dir=workdir / f"postgres-{mode}",
+                    data_dir=workdir / f"postgres-{n}",
                     port=free_port(),
                     durable=mode == "durable",
                 )
                 servers.append(postgres)
                 postgres.start()
-                if not throughputs and not expected.events:
+                if not expected.events:
                     log(f"producing {args.events:,} touchpoints over {args.customers:,} customers")
                     expected = asyncio.run(
                         produce_backlog(settings_for(kafka, postgres), args.events, args.customers)
                     )
-                result, service, group = run_throughput(
-                    mode, kafka, postgres, expected, workdir, args
+                result, started, group = run_throughput(
+                    mode, consumers, kafka, postgres, expected, workdir, args
                 )
-                services.append(service)
+                services += started
                 if args.only != "latency":
                     throughputs.append(result)
-                if mode == "durable" and args.only != "throughput":
-                    latency = run_latency(kafka, postgres, service, group, workdir, args)
+                if (mode, consumers) == ("durable", 1) and args.only != "throughput":
+                    latency = run_latency(kafka, postgres, started[0], group, workdir, args)
                 info = machine_info(postgres)
-                service.stop()
+                for service in started:
+                    service.stop()
                 if args.profile:
-                    profiles.append(workdir / f"profile-{mode}.pstats")
-                if mode != modes[-1]:
-                    postgres.stop()
+                    profiles += [s.profile_to for s in started if s.profile_to]
+                postgres.stop()
         finally:
             log("stopping everything")
             for service in services:
@@ -769,7 +805,8 @@ def main() -> int:
     elif str(args.output) != "-":
         write_results(args.output, table, info, args)
         log(f"wrote {args.output}")
-    ok = all(t.passed for t in throughputs) and (latency is None or latency.passed)
+    single = next((t for t in throughputs if t.consumers == 1 and t.durability == "durable"), None)
+    ok = all(t.passed(single) for t in throughputs) and (latency is None or latency.passed)
     return 0 if ok else 1
 
 

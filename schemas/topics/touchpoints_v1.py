@@ -6,14 +6,17 @@ client's `timestamp` and the corrected one are never confused.
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import cache
+from typing import cast
 from uuid import uuid4
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 from pydantic.alias_generators import to_camel
 
 from schemas._types import EARLIEST, Id, UtcDatetime
 from schemas.parse import SegmentEvent
+from schemas.topics._touchpoint_decode import fast_validator
 
 
 class Touchpoint(BaseModel):
@@ -55,6 +58,34 @@ class Touchpoint(BaseModel):
         )
         event = type(self.event).__pydantic_serializer__.to_json(self.event, exclude_none=True)
         return b"".join((head[:-1], b',"event":', event, b"}"))
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> "Touchpoint":
+        """Decode a touchpoints.v1 value: what `model_validate_json(raw)` returns or raises, faster.
+
+        The result is the same: an equal Touchpoint with the same classes, datetimes in
+        `datetime.UTC`, or the same `ValidationError` (so a consumer dead-letters exactly what it
+        dead-lettered before). Nothing is trusted and no check is skipped; safe for any input.
+
+        Values in the form ingest writes (`to_json`: datetimes as `...Z`) take a validator built
+        from the same models without the Python-level steps only other forms need: about 40%
+        less CPU than `model_validate_json` (bench/profile/decode.py). Anything that validator
+        refuses, garbage included, is validated again by `model_validate_json`, whose result or
+        error is the answer: a value written some other way decodes exactly as before, only not
+        faster, and garbage costs two attempts.
+        """
+        try:
+            return _fast_validate_json()(raw)
+        except ValidationError:
+            pass  # outside the handler below, so the contract's error is not chained to this one
+        return cls.model_validate_json(raw)
+
+
+@cache
+def _fast_validate_json() -> Callable[[bytes | str], Touchpoint]:
+    # Built on first use (a few milliseconds): producers never need it.
+    validate, _ = fast_validator(Touchpoint)
+    return cast(Callable[[bytes | str], Touchpoint], validate)
 
 
 def corrected_timestamp(

@@ -29,6 +29,7 @@ from services.profile.domain.batch import (
     own_snapshot,
     referrer_identities,
     referrer_of_state,
+    referrers_to_refresh,
 )
 from services.profile.domain.identity import Identity, Links, Resolution, event_key, resolve
 from services.profile.ports import CustomerRow, ProfileStore
@@ -140,17 +141,12 @@ class FoldBatch:
             ],
             now,
         )
-        # Referrers of changed customers (before or now) get fresh referral figures.
-        for customer in list(changed.values()):
-            for state in (customer.before, customer.state):
-                referrer_id = referrer_of(state)
-                referrer = loaded.get(referrer_id) if referrer_id else None
-                if referrer is not None and referrer.customer_id not in changed:
-                    referrer.changed = True
-                    changed[referrer.customer_id] = referrer
-                    own[referrer.customer_id] = own_snapshot(
-                        referrer, now=now, loyalty=self._loyalty, referrer_of=referrer_of
-                    )
+        for referrer in referrers_to_refresh(changed, loaded, referrer_of):
+            referrer.changed = True
+            changed[referrer.customer_id] = referrer
+            own[referrer.customer_id] = own_snapshot(
+                referrer, now=now, loyalty=self._loyalty, referrer_of=referrer_of
+            )
         ids = sorted(changed)
         referrals = await store.referral_figures(ids)
         merged = await store.merged_ids(ids)

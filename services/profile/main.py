@@ -25,7 +25,7 @@ SERVICE = "profile"
 
 
 def decode_touchpoint(record: Record) -> Touchpoint:
-    return Touchpoint.model_validate_json(record.value or b"")
+    return Touchpoint.from_json(record.value or b"")
 
 
 def build_fold(settings: ProfileSettings) -> Apply[Touchpoint]:

@@ -2,8 +2,9 @@
 
 Each statement has one fixed text whatever the batch size: rows travel as arrays (unnest), so the
 driver prepares each statement once instead of compiling one per batch with a parameter per
-value. Customer states are read as text and parsed with orjson (the driver's JSONB codec uses
-the slower json module). Tables: see tables.py.
+value. JSON documents (states, snapshots, payloads) are json columns, stored as the text given:
+PostgreSQL never parses them into jsonb, and states are read back as text and parsed with
+orjson. Tables: see tables.py.
 """
 
 import json
@@ -84,7 +85,7 @@ _REPOINT_ABSORBED = (
 _ADD_TOUCHPOINTS = text(
     "INSERT INTO profile.touchpoints "
     "(source_id, message_id, customer_id, occurred_at, received_at, type, name, payload) "
-    "SELECT s, m, c, o, r, t, n, CAST(p AS jsonb) FROM unnest("
+    "SELECT s, m, c, o, r, t, n, CAST(p AS json) FROM unnest("
     "CAST(:source_ids AS text[]), CAST(:message_ids AS text[]), CAST(:customer_ids AS text[]), "
     "CAST(:occurred AS timestamptz[]), CAST(:received AS timestamptz[]), "
     "CAST(:types AS text[]), CAST(:names AS text[]), CAST(:payloads AS text[])"
@@ -102,7 +103,7 @@ _LINK_IDENTITIES = text(
 _SAVE_CUSTOMERS = text(
     "INSERT INTO profile.customers (customer_id, user_id, email, state, snapshot, revision, "
     "net_revenue, currency, orders_count, referred_by, referrer_user_id, updated_at) "
-    "SELECT c, u, e, CAST(s AS jsonb), CAST('{}' AS jsonb), r, n, cur, o, b, ru, "
+    "SELECT c, u, e, CAST(s AS json), CAST('{}' AS json), r, n, cur, o, b, ru, "
     "CAST(:now AS timestamptz) FROM unnest("
     "CAST(:ids AS text[]), CAST(:user_ids AS text[]), CAST(:emails AS text[]), "
     "CAST(:states AS text[]), CAST(:revisions AS bigint[]), CAST(:net_revenues AS numeric[]), "
@@ -126,7 +127,7 @@ _MERGED_IDS = text(
     "WHERE survivor_id = ANY(CAST(:ids AS text[])) ORDER BY absorbed_id"
 )
 _SAVE_SNAPSHOTS = text(
-    "UPDATE profile.customers AS t SET snapshot = CAST(u.snapshot AS jsonb), "
+    "UPDATE profile.customers AS t SET snapshot = CAST(u.snapshot AS json), "
     "revision = u.revision FROM unnest("
     "CAST(:ids AS text[]), CAST(:snapshots AS text[]), CAST(:revisions AS bigint[])"
     ") AS u(customer_id, snapshot, revision) WHERE t.customer_id = u.customer_id"

@@ -21,7 +21,7 @@ from sqlalchemy import (
     Table,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON
 
 from services.runtime.kit_schema import kit_tables
 
@@ -33,8 +33,9 @@ customers = Table(
     Column("customer_id", String(64), primary_key=True),
     Column("user_id", String(256), nullable=True, unique=True),
     Column("email", String(320), nullable=True, index=True),
-    Column("state", JSONB, nullable=False),
-    Column("snapshot", JSONB, nullable=False),  # the latest profiles.v1 value, served as is
+    # json, not jsonb: written and read whole, so PostgreSQL need not parse them (0004)
+    Column("state", JSON, nullable=False),
+    Column("snapshot", JSON, nullable=False),  # the latest profiles.v1 value, served as is
     Column("revision", BigInteger, nullable=False),
     # net revenue in `currency`, the customer's main currency: referral figures sum it per currency
     Column("net_revenue", Numeric(20, 4), nullable=False, server_default="0"),
@@ -74,7 +75,7 @@ touchpoints = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("type", String(16), nullable=False),
     Column("name", String(256), nullable=True),
-    Column("payload", JSONB, nullable=False),
+    Column("payload", JSON, nullable=False),
     PrimaryKeyConstraint("source_id", "message_id"),
     Index("touchpoints_customer_time", "customer_id", "occurred_at"),
 )

@@ -6,8 +6,9 @@ Guarantees (docs/architecture.md, rule 3), with the handler from `services.runti
   assignment). A partition whose log now ends below that offset was deleted and recreated: this
   is logged as an error, counted, and the partition is read from its new beginning, never
   silently skipped.
-- Offsets are also committed to Kafka after each batch (for lag monitoring); Kafka's commit never
-  runs ahead of the handler's.
+- Offsets are also committed to Kafka (for lag monitoring and autoscaling), at most once per
+  `kafka_commit_interval_seconds` and when the loop stops, off the batch's critical path;
+  Kafka's commit never runs ahead of the handler's.
 - Rebalance-safe: a revocation waits for the batch in flight, and records of partitions lost
   meanwhile are not processed.
 - Bounded batches (`max_records`), so memory and transaction size stay bounded.
@@ -26,7 +27,7 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, KafkaError
 
 from services.runtime.failures import describe, is_transient
 from services.runtime.http import CheckResult
@@ -86,6 +87,7 @@ class ConsumerConfig:
     max_wait_ms: int = 200
     retry_initial_seconds: float = 0.2
     retry_max_seconds: float = 10.0
+    kafka_commit_interval_seconds: float = 1.0
 
 
 class _SeekOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -162,6 +164,9 @@ class ConsumerLoop:
         self._positions = positions
         self._in_flight = asyncio.Lock()
         self._fatal: BaseException | None = None
+        # Done but not yet committed to Kafka; the stored offsets are the truth meanwhile.
+        self._uncommitted: dict[TopicPartition, int] = {}
+        self._committed_at = 0.0
         self._consumer = AIOKafkaConsumer(
             **settings.kafka_client_options(),
             group_id=config.group_id,
@@ -197,6 +202,7 @@ class ConsumerLoop:
                     async with self._in_flight:
                         await self._process_and_commit(fetched, stop)
         finally:
+            await self._commit_to_kafka()
             await self._consumer.stop()
             log.info("consumer stopped", extra={"group": self._config.group_id})
         if self._fatal is not None:
@@ -214,15 +220,15 @@ class ConsumerLoop:
         batch = [record for tp, records in fetched.items() if tp in owned for record in records]
         if not batch or not await self._handle_until_done(batch, stop):
             return  # nothing owned, stopping with the batch unfinished, or a fatal error
-        offsets = {
-            tp: records[-1].offset + 1 for tp, records in fetched.items() if tp in owned and records
-        }
-        try:
-            await self._consumer.commit(offsets)
-        except CommitFailedError:
-            # The group rebalanced under us; the new owner resumes from the stored positions.
-            log.warning("commit failed after rebalance", extra={"group": self._config.group_id})
-            return
+        self._uncommitted.update(
+            {
+                tp: records[-1].offset + 1
+                for tp, records in fetched.items()
+                if tp in owned and records
+            }
+        )
+        if time.monotonic() - self._committed_at >= self._config.kafka_commit_interval_seconds:
+            await self._commit_to_kafka()
         # Counted per topic, not per record: a label lookup per record shows up at volume.
         per_topic: dict[str, int] = {}
         for record in batch:
@@ -230,6 +236,24 @@ class ConsumerLoop:
         for topic, count in per_topic.items():
             CONSUMED_RECORDS.labels(self._config.group_id, topic).inc(count)
         CONSUMER_BATCH_SECONDS.labels(self._config.group_id).observe(time.perf_counter() - started)
+
+    async def _commit_to_kafka(self) -> None:
+        owned = self._consumer.assignment()
+        offsets = {tp: offset for tp, offset in self._uncommitted.items() if tp in owned}
+        self._uncommitted.clear()
+        self._committed_at = time.monotonic()
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except CommitFailedError:
+            # The group rebalanced under us; the new owner resumes from the stored positions.
+            log.warning("commit failed after rebalance", extra={"group": self._config.group_id})
+        except KafkaError as error:  # best effort: the stored offsets are what counts
+            log.warning(
+                "commit to Kafka failed",
+                extra={"group": self._config.group_id, "error": repr(error)},
+            )
 
     async def _handle_until_done(self, batch: Sequence[Record], stop: asyncio.Event) -> bool:
         """Run the handler, retrying transient failures; False if it did not complete."""

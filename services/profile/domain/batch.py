@@ -7,7 +7,8 @@ everything decided about them is decided in this module, without I/O:
 - when customers are found to be one, the survivor takes the absorbed states, and what the
   absorbed customers already announced stays announced (`absorb`);
 - a referral names the referrer by userId; the customer it names is whoever holds that userId now,
-  else the customer that userId would create (`ReferrerLookup`);
+  else the customer that userId would create (`ReferrerLookup`); a referrer's figures move with
+  the customers it referred, so it gets a new snapshot when they change (`referrers_to_refresh`);
 - an identified customer's snapshot shows the userId its id derives from (`snapshot_for`);
 - what a batch announces: the new snapshot of every changed customer, a tombstone for every
   absorbed id, the lifecycle signals of each fold and one profiles_merged per survivor
@@ -49,7 +50,8 @@ class Customer:
 
     @classmethod
     def new(cls, customer_id: str, user_id: str | None) -> "Customer":
-        return cls(customer_id, user_id, ProfileState(), 0, exists=False)
+        empty = ProfileState()  # states are never changed in place: one serves as both
+        return cls(customer_id, user_id, empty, 0, exists=False, before=empty)
 
 
 def not_erased(
@@ -119,6 +121,21 @@ def absorb(
         survivor.changed = True
         moved[absorbed_id] = survivor.customer_id
     return survivors, moved
+
+
+def referrers_to_refresh(
+    changed: Mapping[str, Customer], loaded: Mapping[str, Customer], referrer_of: ReferrerLookup
+) -> list[Customer]:
+    """The referrers, among the loaded customers, of a changed customer (before the batch or
+    after it) that did not change themselves: their referral figures may have moved."""
+    found: dict[str, Customer] = {}
+    for customer in changed.values():
+        for state in (customer.before, customer.state):
+            referrer_id = referrer_of(state)
+            referrer = loaded.get(referrer_id) if referrer_id else None
+            if referrer is not None and referrer.customer_id not in changed:
+                found[referrer.customer_id] = referrer
+    return [found[customer_id] for customer_id in sorted(found)]
 
 
 def own_snapshot(

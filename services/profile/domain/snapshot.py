@@ -55,6 +55,7 @@ CENT = Decimal("0.01")
 # Exact sums need no context; the one division (an average) gets a fixed one, not the thread's.
 _DIVISION = Context(prec=34)
 _MONEY = TypeAdapter(Money)
+_MONEY_MAP = TypeAdapter(dict[str, Money])
 
 T = TypeVar("T")
 
@@ -179,7 +180,10 @@ def open_cart(state: ProfileState, currency: str | None) -> Cart:
         if newest.item.price is not None:
             value += newest.item.price * quantity
     listed, lines_count = _capped(
-        _greatest_first(last_added), MAX_CART_LINES, lambda key: _json_size(lines[key])
+        _greatest_first(last_added),
+        MAX_CART_LINES,
+        lambda key: _json_size(lines[key]),
+        lambda keys: _list_size([lines[key] for key in keys]),
     )
     changes = sorted(state.cart.values(), key=lambda c: c.key, reverse=True)
     cart_id = next((c.cart_id for c in changes if c.cart_id), None)
@@ -337,6 +341,7 @@ def _traits(state: ProfileState) -> tuple[dict[str, Any], int | None]:
         _greatest_first({name: reg.key for name, reg in traits.items()}),
         MAX_TRAITS,
         lambda name: _json_size(name) + _json_size(traits[name].value),
+        lambda names: len(to_json({name: traits[name].value for name in names})),
     )
     return {name: traits[name].value for name in sorted(kept)}, count
 
@@ -345,10 +350,13 @@ def _by_currency(
     amounts: Mapping[str, Decimal], first: str | None
 ) -> tuple[dict[str, Decimal], int | None]:
     """`amounts` capped: `first`, then the largest (a tie goes to the alphabetically first)."""
+    if len(amounts) <= 1:  # most customers buy in one currency: nothing to rank or cap
+        return dict(amounts), None
     kept, count = _capped(
         sorted(_greatest_first(amounts), key=lambda c: c != first),  # stable: moves `first` up
         MAX_LISTED_CURRENCIES,
         lambda c: _json_size(c) + len(_MONEY.dump_json(amounts[c])) + 1,
+        lambda currencies: len(_MONEY_MAP.dump_json({c: amounts[c] for c in currencies})),
     )
     return {c: amounts[c] for c in sorted(kept)}, count
 
@@ -364,14 +372,26 @@ def _json_size(value: Any) -> int:
     return len(to_json(value)) + 1
 
 
+def _list_size(entries: Sequence[Any]) -> int:
+    return len(to_json(list(entries)))
+
+
 def _capped(
-    ranked: Sequence[T], limit: int, size: Callable[[T], int] = _json_size
+    ranked: Sequence[T],
+    limit: int,
+    size: Callable[[T], int] = _json_size,
+    whole: Callable[[Sequence[T]], int] = _list_size,
 ) -> tuple[list[T], int | None]:
     """The first `limit` of `ranked` that fit together in MAX_COLLECTION_BYTES of JSON, and the
     full count if any was left out (else None).
 
     An entry too large for the room left is passed over, so one huge trait cannot hide the rest.
+    `whole(entries)` is the size of the collection's JSON, one byte more than its entries'
+    `size`s add up to (brackets and separators): when everything fits, one serialisation of the
+    whole collection says so, instead of one per entry (the common case, on the hot path).
     """
+    if len(ranked) <= limit and whole(ranked) - 1 <= MAX_COLLECTION_BYTES:
+        return list(ranked), None
     kept: list[T] = []
     room = MAX_COLLECTION_BYTES
     for entry in ranked:

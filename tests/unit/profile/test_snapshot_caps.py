@@ -4,6 +4,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic_core import to_json
 
 from schemas._types import MAX_ID, MAX_NAME, MAX_TEXT
 from schemas.topics.profiles_v1 import (
@@ -17,6 +20,7 @@ from schemas.topics.profiles_v1 import (
     ProfileSnapshot,
 )
 from services.profile.domain import ProfileState, fold, to_snapshot, with_cross_customer_figures
+from services.profile.domain.snapshot import _capped, _json_size
 from services.profile.domain.state import (
     CartChange,
     ConsentRecord,
@@ -244,3 +248,25 @@ def test_caps_do_not_depend_on_insertion_order() -> None:
     backward = _snap(ProfileState(traits=dict(reversed(traits))))
     assert forward.model_dump_json() == backward.model_dump_json()
     assert forward.traits_count == MAX_TRAITS + 40
+
+
+@given(
+    entries=st.lists(st.text(max_size=3000), unique=True, max_size=60),
+    limit=st.integers(1, 80),
+)
+def test_the_one_pass_check_keeps_what_the_entry_by_entry_cap_keeps(
+    entries: list[str], limit: int
+) -> None:
+    # When everything fits, one serialisation of the whole list decides; it must never keep
+    # anything the entry-by-entry rule would not (forced here by a `whole` that never fits).
+    fast = _capped(entries, limit)
+    by_entry = _capped(entries, limit, whole=lambda _: 10**9)
+    assert fast == by_entry
+    traits = {f"t{i}": value for i, value in enumerate(entries)}
+    names = sorted(traits)
+    assert _capped(
+        names,
+        limit,
+        lambda n: _json_size(n) + _json_size(traits[n]),
+        lambda ns: len(to_json({n: traits[n] for n in ns})),
+    ) == _capped(names, limit, lambda n: _json_size(n) + _json_size(traits[n]), lambda _: 10**9)
