@@ -75,11 +75,13 @@ class FoldBatch:
             ("user", user) for user in await store.referrer_user_ids(involved)
         }
         late = stored_referrers - first_locks
-        if late:
-            if not await store.try_lock_identities(late):
-                self._lock_first = hinted | late
-                raise LateLockError(f"referrers busy: {len(late)}")
-            known |= await store.owners(late)
+        if late and not await store.try_lock_identities(late):
+            self._lock_first = hinted | late
+            raise LateLockError(f"referrers busy: {len(late)}")
+        # Locked now, first or late: find who holds them (a hinted one was not looked up).
+        unknown = stored_referrers - known.keys()
+        if unknown:
+            known |= await store.owners(unknown)
         referrer_ids = {known[r] for r in referrers | stored_referrers if r in known}
 
         loaded = await store.lock_customers(involved | referrer_ids)

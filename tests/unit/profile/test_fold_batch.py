@@ -129,7 +129,8 @@ async def test_events_received_before_an_erasure_are_forgotten() -> None:
 
 async def test_a_busy_referrer_is_locked_with_the_first_locks_when_the_batch_is_redone() -> None:
     store, fold_batch = MemoryProfileStore(), FoldBatch(LoyaltyRule())
-    hal = Events("hal", None)
+    hal, ivy = Events("hal", None), Events("ivy", None)
+    await fold_batch(store, [ivy.page()], NOW)
     await fold_batch(
         store, [hal.track("Referral Code Used", {"referral_code": "X", "referrer_id": "ivy"})], NOW
     )
@@ -139,5 +140,9 @@ async def test_a_busy_referrer_is_locked_with_the_first_locks_when_the_batch_is_
     with pytest.raises(LateLockError):
         await fold_batch(store, batch, NOW)
     store.busy = set()
-    await fold_batch(store, batch, NOW)
+    messages = await fold_batch(store, batch, NOW)
     assert ("user", "ivy") in store.locked_first[-1]
+    # Redone with Ivy among the first locks, the batch still refreshes Ivy's figures.
+    ivy_now = profiles(messages)[customer_id_for(("user", "ivy"))]
+    assert ivy_now["referrals"]["referred_customers_count"] == 1
+    assert Decimal(ivy_now["referrals"]["referred_revenue"]) == Decimal(10)
