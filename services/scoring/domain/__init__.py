@@ -1,0 +1,9 @@
+"""The pure core of the scoring service: what a customer is worth and where they stand.
+
+Nothing here performs I/O or imports a driver; the consumer, store and API wrap it:
+
+- `summary`: a customer's purchases as the CLV models read them (frequency, recency, T,
+  monetary value, in days);
+- `clv`: the BG/NBD and Gamma-Gamma models, their maximum-likelihood fit, and predictions
+  (expected purchases, probability alive, expected purchase value, lifetime value).
+"""
