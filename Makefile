@@ -8,7 +8,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: install run up down status test lint format schemas bench-ingest bench-profile clean help
+.PHONY: install run up down status test lint format schemas bench-ingest bench-profile bench-scoring clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -17,7 +17,7 @@ help:
 	@echo "make down    stop what 'make up' started"
 	@echo "make test    install, then run the whole test suite (starts its own Kafka and PostgreSQL)"
 	@echo "make lint    ruff and mypy"
-	@echo "make bench-ingest / bench-profile   rerun a benchmark; writes bench/<name>/results.md"
+	@echo "make bench-ingest / bench-profile / bench-scoring   rerun a benchmark; writes bench/<name>/results.md"
 	@echo "make clean   stop everything and delete local data (.retain/) and caches"
 
 $(UV):
@@ -63,6 +63,9 @@ bench-ingest: install
 
 bench-profile: install
 	$(VENV)/bin/python -m bench.profile.run
+
+bench-scoring: install
+	$(VENV)/bin/python -m bench.scoring.run
 
 clean:
 	-@test -x $(VENV)/bin/retain && $(VENV)/bin/retain down

@@ -79,9 +79,35 @@ class FitSettings:
 
 def _grouped(*columns: Array) -> tuple[list[Array], Array]:
     """Distinct rows of the columns and how many times each occurs."""
-    stacked = np.column_stack(columns)
-    unique, counts = np.unique(stacked, axis=0, return_counts=True)
-    return [unique[:, i] for i in range(unique.shape[1])], counts.astype(np.float64)
+    unique, _, counts = _distinct(*columns)
+    return unique, counts
+
+
+def _distinct(*columns: Array) -> tuple[list[Array], npt.NDArray[np.intp], Array]:
+    """Distinct rows of the columns, where each row went, and how many times each occurs.
+
+    Summaries count whole days, so a million customers have far fewer distinct histories:
+    fitting and predicting on those and spreading the results back gives the same, faster.
+    Whole non-negative numbers are packed into one integer key per row (sorting one column is
+    much faster than sorting rows); anything else is taken row by row, ungrouped.
+    """
+    size = len(columns[0])
+    whole = all(
+        bool(np.all(np.isfinite(c))) and bool(np.all(c >= 0)) and bool(np.all(c == np.floor(c)))
+        for c in columns
+    )
+    spans = [int(c.max()) + 1 if size else 1 for c in columns]
+    if not whole or float(np.prod(np.array(spans, dtype=np.float64))) >= 2.0**62:
+        return list(columns), np.arange(size), np.ones(size)
+    key = np.zeros(size, dtype=np.int64)
+    for column, span in zip(columns, spans, strict=True):
+        key = key * span + column.astype(np.int64)
+    unique, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    decoded: list[Array] = []
+    for span in reversed(spans):
+        decoded.append((unique % span).astype(np.float64))
+        unique = unique // span
+    return decoded[::-1], inverse.ravel(), counts.astype(np.float64)
 
 
 def bgnbd_log_likelihood(params: BgNbdParams, frequency: Array, recency: Array, T: Array) -> Array:
@@ -212,7 +238,9 @@ def fit(
             bg, bg_ll = _minimise(
                 _bgnbd_value_and_gradient, np.zeros(4), columns, weights, settings
             )
-            columns, weights = _grouped(frequency[repeat], monetary_value[repeat])
+            # Purchase values are amounts, rarely equal: no grouping to gain.
+            columns = [frequency[repeat], monetary_value[repeat]]
+            weights = np.ones(repeat_customers)
             gg, gg_ll = _minimise(
                 _gamma_gamma_value_and_gradient, np.zeros(3), columns, weights, settings
             )
@@ -237,9 +265,16 @@ def fit(
 
 
 def expected_purchases(
-    params: BgNbdParams, t: float | Array, frequency: Array, recency: Array, T: Array
+    params: BgNbdParams, t: float, frequency: Array, recency: Array, T: Array
 ) -> Array:
     """Expected number of purchases in the next `t` days."""
+    (x, t_x, distinct_T), inverse, _ = _distinct(frequency, recency, T)
+    return _expected_purchases(params, t, x, t_x, distinct_T)[inverse]
+
+
+def _expected_purchases(
+    params: BgNbdParams, t: float, frequency: Array, recency: Array, T: Array
+) -> Array:
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     x = frequency
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -275,6 +310,24 @@ def expected_average_value(
     return np.asarray((1 - weight) * population_mean + weight * monetary_value, dtype=np.float64)
 
 
+def _discounted_purchases(
+    bgnbd: BgNbdParams,
+    x: Array,
+    t_x: Array,
+    T: Array,
+    months: int,
+    monthly_discount_rate: float,
+) -> Array:
+    """Each month's expected purchases over the horizon (30-day months), discounted, summed."""
+    discounted = np.zeros_like(x)
+    before = np.zeros_like(x)
+    for month in range(1, months + 1):
+        upto = _expected_purchases(bgnbd, month * DAYS_PER_MONTH, x, t_x, T)
+        discounted += (upto - before) / (1 + monthly_discount_rate) ** month
+        before = upto
+    return discounted
+
+
 def customer_lifetime_value(
     bgnbd: BgNbdParams,
     gamma_gamma: GammaGammaParams,
@@ -286,12 +339,50 @@ def customer_lifetime_value(
     months: int = 12,
     monthly_discount_rate: float = 0.01,
 ) -> Array:
-    """Discounted value of the purchases expected over the next `months` (30-day months)."""
+    """Discounted value of the purchases expected over the next `months`: the discounted
+    expected purchases times the expected value of a purchase."""
+    return predict(
+        bgnbd,
+        gamma_gamma,
+        frequency,
+        recency,
+        T,
+        monetary_value,
+        months=months,
+        monthly_discount_rate=monthly_discount_rate,
+    ).lifetime_value
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """What the models say of each customer, in the order of the arrays given."""
+
+    purchases_30_days: Array
+    purchases_90_days: Array
+    probability_alive: Array
+    expected_purchase_value: Array
+    lifetime_value: Array
+
+
+def predict(
+    bgnbd: BgNbdParams,
+    gamma_gamma: GammaGammaParams,
+    frequency: Array,
+    recency: Array,
+    T: Array,
+    monetary_value: Array,
+    *,
+    months: int = 12,
+    monthly_discount_rate: float = 0.01,
+) -> Predictions:
+    """Every prediction at once, computed once per distinct purchase history."""
+    (x, t_x, distinct_T), inverse, _ = _distinct(frequency, recency, T)
     value = expected_average_value(gamma_gamma, frequency, monetary_value)
-    total = np.zeros_like(frequency, dtype=np.float64)
-    before = np.zeros_like(frequency, dtype=np.float64)
-    for month in range(1, months + 1):
-        upto = expected_purchases(bgnbd, month * DAYS_PER_MONTH, frequency, recency, T)
-        total += value * (upto - before) / (1 + monthly_discount_rate) ** month
-        before = upto
-    return total
+    discounted = _discounted_purchases(bgnbd, x, t_x, distinct_T, months, monthly_discount_rate)
+    return Predictions(
+        purchases_30_days=_expected_purchases(bgnbd, 30, x, t_x, distinct_T)[inverse],
+        purchases_90_days=_expected_purchases(bgnbd, 90, x, t_x, distinct_T)[inverse],
+        probability_alive=probability_alive(bgnbd, x, t_x, distinct_T)[inverse],
+        expected_purchase_value=value,
+        lifetime_value=np.asarray(value * discounted[inverse], dtype=np.float64),
+    )

@@ -20,6 +20,7 @@ from services.scoring.domain.clv import (
     expected_average_value,
     expected_purchases,
     fit,
+    predict,
     probability_alive,
 )
 from services.scoring.domain.summary import Purchase, Summaries, summarize
@@ -162,3 +163,23 @@ def test_predictions_from_our_own_fit_agree_with_lifetimes_own() -> None:
 
 def _bgnbd(bgf: BetaGeoFitter) -> BgNbdParams:
     return BgNbdParams(*(float(bgf.params_[name]) for name in ("r", "alpha", "a", "b")))
+
+
+def test_predict_gives_every_prediction_as_the_single_functions_do() -> None:
+    s = our_summaries()
+    bgf, ggf = reference_fit()
+    bg = _bgnbd(bgf)
+    gg = GammaGammaParams(ggf.params_["p"], ggf.params_["q"], ggf.params_["v"])
+    predicted = predict(bg, gg, s.frequency, s.recency, s.T, s.monetary_value)
+    x, t_x, t = s.frequency, s.recency, s.T
+    np.testing.assert_array_equal(
+        predicted.purchases_30_days, expected_purchases(bg, 30, x, t_x, t)
+    )
+    np.testing.assert_array_equal(
+        predicted.purchases_90_days, expected_purchases(bg, 90, x, t_x, t)
+    )
+    np.testing.assert_array_equal(predicted.probability_alive, probability_alive(bg, x, t_x, t))
+    np.testing.assert_array_equal(
+        predicted.lifetime_value,
+        customer_lifetime_value(bg, gg, x, t_x, t, s.monetary_value),
+    )
