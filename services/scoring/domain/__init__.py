@@ -5,5 +5,7 @@ Nothing here performs I/O or imports a driver; the consumer, store and API wrap 
 - `summary`: a customer's purchases as the CLV models read them (frequency, recency, T,
   monetary value, in days);
 - `clv`: the BG/NBD and Gamma-Gamma models, their maximum-likelihood fit, and predictions
-  (expected purchases, probability alive, expected purchase value, lifetime value).
+  (expected purchases, probability alive, expected purchase value, lifetime value);
+- `rfm`: recency, frequency and monetary scores by quintiles, and the eleven named segments;
+- `standing`: value tier, loyalty ladder step and lifecycle stage.
 """
