@@ -1,9 +1,11 @@
 """lifecycle.v1 (keyed by customer id): transitions in a customer's life, discriminated by `type`.
 
-Every event has an `event_id` that is the same on redelivery, so consumers act once per id.
+Every event has an `event_id` that is the same on redelivery, so consumers act once per id;
+producers derive it with `derived_event_id` from what caused the event.
 """
 
 from typing import Annotated, Literal
+from uuid import UUID, uuid5
 
 from pydantic import Field
 
@@ -11,6 +13,14 @@ from schemas._types import Count, Currency, Id, Money, OptionalId, Text, UtcDate
 from schemas.topics._common import CartItem, TopicModel
 from schemas.topics.profiles_v1 import ConsentStatus
 from schemas.topics.scores_v1 import LifecycleStage
+
+_EVENT_ID_NAMESPACE = UUID("6f6c1c3e-2b7a-5d0e-9a43-6c1b8e6a2f51")
+
+
+def derived_event_id(kind: str, customer_id: str, *parts: str) -> str:
+    """The event id of `kind` for a customer and what caused it: the same inputs, the same id,
+    so an event produced again (after a crash, a redelivery, a refit) is recognised."""
+    return str(uuid5(_EVENT_ID_NAMESPACE, "\x1f".join((kind, customer_id, *parts))))
 
 
 class _Lifecycle(TopicModel):

@@ -6,7 +6,6 @@ folded again after a crash announces the same ids and downstream consumers act o
 """
 
 from datetime import datetime, timedelta
-from uuid import UUID, uuid5
 
 from schemas.topics.lifecycle_v1 import (
     CartActivity,
@@ -15,6 +14,7 @@ from schemas.topics.lifecycle_v1 import (
     FirstOrder,
     LifecycleEvent,
     ProfilesMerged,
+    derived_event_id,
 )
 from schemas.topics.lifecycle_v1 import OrderCompleted as OrderCompletedSignal
 from services.profile.domain.snapshot import (
@@ -29,12 +29,6 @@ from services.profile.domain.state import ProfileState
 SIGNAL_MAX_AGE = timedelta(days=30)
 """Orders and cart activity older than this (by event time) are history, not news: importing
 past orders must not start post-purchase or abandoned-cart emails. Consent always counts."""
-
-_NAMESPACE = UUID("6f6c1c3e-2b7a-5d0e-9a43-6c1b8e6a2f51")
-
-
-def event_id(kind: str, customer_id: str, *parts: str) -> str:
-    return str(uuid5(_NAMESPACE, "\x1f".join((kind, customer_id, *parts))))
 
 
 def lifecycle_signals(
@@ -54,7 +48,7 @@ def lifecycle_signals(
             out.append(
                 FirstOrder(
                     type="first_order",
-                    event_id=event_id("first_order", customer_id, first.order_id),
+                    event_id=derived_event_id("first_order", customer_id, first.order_id),
                     customer_id=customer_id,
                     occurred_at=first.first_at,
                     order_id=first.order_id,
@@ -68,7 +62,7 @@ def lifecycle_signals(
             out.append(
                 OrderCompletedSignal(
                     type="order_completed",
-                    event_id=event_id("order_completed", customer_id, order.order_id),
+                    event_id=derived_event_id("order_completed", customer_id, order.order_id),
                     customer_id=customer_id,
                     occurred_at=order.first_at,
                     order_id=order.order_id,
@@ -83,7 +77,7 @@ def lifecycle_signals(
         out.append(
             CartActivity(
                 type="cart_activity",
-                event_id=event_id(
+                event_id=derived_event_id(
                     "cart_activity", customer_id, activity.at.isoformat(), activity.message_id
                 ),
                 customer_id=customer_id,
@@ -102,7 +96,7 @@ def lifecycle_signals(
         out.append(
             ConsentChanged(
                 type="consent_changed",
-                event_id=event_id(
+                event_id=derived_event_id(
                     "consent_changed", customer_id, consent.at.isoformat(), consent.message_id
                 ),
                 customer_id=customer_id,
@@ -119,7 +113,7 @@ def profiles_merged(customer_id: str, absorbed: list[str], now: datetime) -> Pro
     absorbed = sorted(absorbed)
     return ProfilesMerged(
         type="profiles_merged",
-        event_id=event_id("profiles_merged", customer_id, *absorbed),
+        event_id=derived_event_id("profiles_merged", customer_id, *absorbed),
         customer_id=customer_id,
         occurred_at=now,
         absorbed_customer_ids=absorbed,
@@ -130,7 +124,7 @@ def customer_erased(customer_id: str, now: datetime) -> CustomerErased:
     """Tells the other services to forget the customer; it carries no personal data."""
     return CustomerErased(
         type="customer_erased",
-        event_id=event_id("customer_erased", customer_id, now.isoformat()),
+        event_id=derived_event_id("customer_erased", customer_id, now.isoformat()),
         customer_id=customer_id,
         occurred_at=now,
     )

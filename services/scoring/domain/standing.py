@@ -33,11 +33,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from itertools import pairwise
-from typing import Literal
 
-ValueTier = Literal["most_valuable", "potential", "low_value"]
-LadderStep = Literal["prospect", "customer", "client", "supporter", "advocate", "partner"]
-LifecycleStage = Literal["selection", "acquisition", "retention", "expansion", "lapsed"]
+from schemas.topics.scores_v1 import LadderStep, LifecycleStage, ValueTier
 
 TIER_RANK: dict[ValueTier, int] = {"low_value": 0, "potential": 1, "most_valuable": 2}
 LADDER: tuple[LadderStep, ...] = (

@@ -1,0 +1,81 @@
+"""The lifecycle.v1 transitions scoring announces: stage_changed and segment_changed.
+
+One event per real change of a customer's lifecycle stage, value tier, RFM segment or ladder
+step; none when nothing changed. An event's id is derived from the customer, what changed, to
+what, and the revision of the customer's scores that made the change: scores are rescored
+again and again (every profile change, every refit, every redelivery), and only a stored
+revision that moved produces a change, so the same change is never announced under two ids,
+while a customer who returns to a segment later is announced again.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from schemas.topics.lifecycle_v1 import (
+    LifecycleEvent,
+    SegmentChanged,
+    StageChanged,
+    derived_event_id,
+)
+from schemas.topics.scores_v1 import LadderStep, LifecycleStage, ValueTier
+from services.scoring.domain.rfm import RfmSegment
+
+Dimension = Literal["value_tier", "rfm_segment", "ladder_step"]
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    lifecycle_stage: LifecycleStage
+    value_tier: ValueTier
+    ladder_step: LadderStep
+    rfm_segment: RfmSegment | None  # None until the customer has an order
+
+
+def transitions(
+    customer_id: str,
+    before: Standing | None,
+    after: Standing,
+    *,
+    revision: int,
+    at: datetime,
+) -> list[LifecycleEvent]:
+    """What changed from `before` (None: a customer scored for the first time) to `after`,
+    the scores' `revision` being the one that records `after`."""
+    events: list[LifecycleEvent] = []
+    was = None if before is None else before.lifecycle_stage
+    if was != after.lifecycle_stage:
+        events.append(
+            StageChanged(
+                type="stage_changed",
+                event_id=derived_event_id(
+                    "stage_changed", customer_id, after.lifecycle_stage, str(revision)
+                ),
+                customer_id=customer_id,
+                occurred_at=at,
+                from_stage=was,
+                to_stage=after.lifecycle_stage,
+            )
+        )
+    dimensions: tuple[tuple[Dimension, str | None, str | None], ...] = (
+        ("value_tier", None if before is None else before.value_tier, after.value_tier),
+        ("rfm_segment", None if before is None else before.rfm_segment, after.rfm_segment),
+        ("ladder_step", None if before is None else before.ladder_step, after.ladder_step),
+    )
+    for dimension, old, new in dimensions:
+        if new is None or old == new:
+            continue
+        events.append(
+            SegmentChanged(
+                type="segment_changed",
+                event_id=derived_event_id(
+                    "segment_changed", customer_id, dimension, new, str(revision)
+                ),
+                customer_id=customer_id,
+                occurred_at=at,
+                dimension=dimension,
+                from_segment=old,
+                to_segment=new,
+            )
+        )
+    return events
