@@ -1,4 +1,8 @@
-"""scores.v1 (compacted, keyed by customer id): the latest scores per customer."""
+"""scores.v1 (compacted, keyed by customer id): the latest scores per customer.
+
+A tombstone (null value) means the customer was erased. Fields after `churn_risk` were added
+compatibly: older records lack them.
+"""
 
 from typing import Literal
 
@@ -8,6 +12,7 @@ from schemas._types import Currency, Id, Money, Probability, UtcDatetime
 from schemas.topics._common import TopicModel
 
 ValueTier = Literal["most_valuable", "potential", "low_value"]
+ModelStatus = Literal["fitted", "insufficient_data", "failed"]
 LadderStep = Literal["prospect", "customer", "client", "supporter", "advocate", "partner"]
 LifecycleStage = Literal["selection", "acquisition", "retention", "expansion", "lapsed"]
 
@@ -35,3 +40,22 @@ class CustomerScores(TopicModel):
     ladder_step: LadderStep
     lifecycle_stage: LifecycleStage
     churn_risk: Probability = Field(description="Probability the customer has lapsed, 0..1.")
+    model: ModelStatus | None = Field(
+        default=None,
+        description=(
+            "Whether the predictions come from a fitted model; insufficient_data or failed: "
+            "clv_predicted is 0 and the expected purchases and P(alive) are absent."
+        ),
+    )
+    model_version: int | None = Field(default=None, ge=0, description="The refit that scored.")
+    clv_historical_by_currency: dict[str, Money] = Field(
+        default_factory=dict,
+        description="Historical CLV per currency (own and referred net revenue); never summed.",
+    )
+    expected_purchases_30_days: float | None = Field(default=None, ge=0)
+    expected_purchases_90_days: float | None = Field(default=None, ge=0)
+    probability_alive: Probability | None = None
+    expected_next_order_at: UtcDatetime | None = Field(
+        default=None,
+        description="When the next order is expected, for a customer likely alive (else null).",
+    )

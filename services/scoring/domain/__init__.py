@@ -7,5 +7,7 @@ Nothing here performs I/O or imports a driver; the consumer, store and API wrap 
 - `clv`: the BG/NBD and Gamma-Gamma models, their maximum-likelihood fit, and predictions
   (expected purchases, probability alive, expected purchase value, lifetime value);
 - `rfm`: recency, frequency and monetary scores by quintiles, and the eleven named segments;
-- `standing`: value tier, loyalty ladder step and lifecycle stage.
+- `standing`: value tier, loyalty ladder step and lifecycle stage;
+- `score`: one customer's scores.v1 record from their profile, orders and the current model;
+- `transitions`: the stage_changed and segment_changed events a new standing implies.
 """
