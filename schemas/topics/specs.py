@@ -118,7 +118,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         "delete",
         30 * DAY_MS,
         "original key",
-        "lifecycle.v1 messages the notify consumer could not process, with the error.",
+        "lifecycle.v1 messages a consumer (scoring, notify) could not process, with the error.",
     ),
 )
 

@@ -1,17 +1,66 @@
 """Composition root of the scoring service: the one place its parts are wired together."""
 
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 
-from services.runtime.bootstrap import open_infrastructure
+from pydantic import TypeAdapter
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from schemas.topics import LIFECYCLE, LIFECYCLE_DLQ, PROFILES, PROFILES_DLQ
+from schemas.topics.lifecycle_v1 import LifecycleEvent
+from schemas.topics.profiles_v1 import ProfileSnapshot
+from services.runtime.bootstrap import ConsumerKit, open_infrastructure
+from services.runtime.consumer import ConsumerConfig, Record
 from services.runtime.http import create_service_app
+from services.runtime.messages import OutboxMessage
 from services.runtime.service import Service, run_service
+from services.scoring.domain.score import unfitted_model
+from services.scoring.domain.standing import StandingRules
+from services.scoring.score_batch import Item, ProfileUpdate, ScoreBatch
 from services.scoring.settings import ScoringSettings
+from services.scoring.store import PostgresScoringStore
 
 SERVICE = "scoring"
+_LIFECYCLE = TypeAdapter[LifecycleEvent](LifecycleEvent)
+
+
+def decode_profile(record: Record) -> Item:
+    if record.key is None:
+        raise ValueError("a profiles.v1 record needs its key, the customer id")
+    if record.value is None:  # a tombstone: the customer was erased
+        return ProfileUpdate(record.key.decode(), None)
+    return ProfileUpdate(record.key.decode(), ProfileSnapshot.model_validate_json(record.value))
+
+
+def decode_lifecycle(record: Record) -> Item:
+    return _LIFECYCLE.validate_json(record.value or b"")
 
 
 async def build(settings: ScoringSettings, resources: AsyncExitStack) -> Service:
     infrastructure = await open_infrastructure(SERVICE, settings, resources)
+    kit = ConsumerKit(settings, infrastructure, schema=SERVICE)
+    score_batch = ScoreBatch(StandingRules(), unfitted_model())
+
+    async def score(connection: AsyncConnection, items: Sequence[Item]) -> Sequence[OutboxMessage]:
+        return await score_batch(PostgresScoringStore(connection), items)
+
+    # One consumer per topic, each with its dead-letter topic; customers both touch take turns.
+    inputs = (
+        ("profiles", PROFILES, PROFILES_DLQ, decode_profile),
+        ("lifecycle", LIFECYCLE, LIFECYCLE_DLQ, decode_lifecycle),
+    )
+    consumers = [
+        kit.consumer(
+            ConsumerConfig(
+                group_id=f"{settings.consumer_group}-{name}",
+                topics=(topic,),
+                dead_letter_topic=dead_letters,
+            ),
+            decode=decode,
+            apply=score,
+        )
+        for name, topic, dead_letters, decode in inputs
+    ]
     app = create_service_app(
         SERVICE,
         infrastructure.readiness,
@@ -21,7 +70,7 @@ async def build(settings: ScoringSettings, resources: AsyncExitStack) -> Service
             "analytics dashboard."
         ),
     )
-    return Service(app=app, readiness=infrastructure.readiness)
+    return Service(app=app, readiness=infrastructure.readiness, workers=(*consumers, kit.relay))
 
 
 def main() -> None:

@@ -31,7 +31,14 @@ def _stack_env(state_dir: Path) -> dict[str, str]:
     return env
 
 
-WORKER_CHECKS = {"profile": {"consumer:retain-profile": "ok", "outbox_relay": "ok"}}
+WORKER_CHECKS = {
+    "profile": {"consumer:retain-profile": "ok", "outbox_relay": "ok"},
+    "scoring": {
+        "consumer:retain-scoring-profiles": "ok",
+        "consumer:retain-scoring-lifecycle": "ok",
+        "outbox_relay": "ok",
+    },
+}
 
 
 def _processes_using(state_dir: Path) -> list[psutil.Process]:

@@ -15,7 +15,7 @@
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -56,7 +56,7 @@ class ScoringModel:
 
     version: int
     fit: Fit
-    rfm_bounds: RfmBounds
+    rfm_bounds: RfmBounds | None  # None before the first refit: no RFM scores yet
     top_value_bound: Decimal
     horizon_months: int = 12
     monthly_discount_rate: float = 0.01
@@ -115,7 +115,9 @@ def score_customer(
         if alive >= rules.alive_threshold:
             bg = model.fit.bgnbd
             wait_days = (bg.alpha + summary.T) / (bg.r + summary.frequency)
-            next_order_at = now + timedelta(days=wait_days)
+            # From the start of today, as T counts whole days: stable within a day.
+            today = datetime.combine(now.date(), time(), tzinfo=UTC)
+            next_order_at = today + timedelta(days=wait_days)
 
     facts = CustomerFacts(
         orders=[Order(o.at, o.revenue, o.categories) for o in mine],
@@ -133,7 +135,7 @@ def score_customer(
     stage = lifecycle_stage(facts, now, rules)
     rfm = None
     segment: RfmSegment | None = None
-    if mine:
+    if mine and model.rfm_bounds is not None:
         days = (now - mine[-1].at).total_seconds() / 86400
         spent = profile.commerce.revenue_by_currency.get(currency or "", Decimal(0))
         cell = rfm_score(model.rfm_bounds, days, len(mine), float(spent))
@@ -165,3 +167,13 @@ def score_customer(
     )
     standing = Standing(stage, tier, step, segment)
     return scores, standing
+
+
+def unfitted_model() -> ScoringModel:
+    """The model before the first refit: historical values only, no RFM, no top tier."""
+    return ScoringModel(
+        version=0,
+        fit=Fit(ModelStatus.INSUFFICIENT_DATA, reason="no refit has run yet"),
+        rfm_bounds=None,
+        top_value_bound=Decimal("Infinity"),
+    )

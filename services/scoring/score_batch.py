@@ -1,0 +1,160 @@
+"""Scoring's use case: apply one batch of profiles.v1 and lifecycle.v1 records, in the caller's
+transaction, and return what it announces.
+
+- a profile snapshot replaces the stored one when its revision is higher; a profiles.v1
+  tombstone or customer_erased forgets the customer (rows and orders) and publishes a scores.v1
+  tombstone once; profiles_merged moves the absorbed customers' orders to the survivor and
+  forgets them;
+- order_completed adds the order to the ledger (once per customer and order id);
+- every customer touched is scored again with the current model; scores.v1 is published only
+  when the record changed (its computed_at aside), with the transitions it implies.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import orjson
+
+from schemas.topics import LIFECYCLE, SCORES
+from schemas.topics.lifecycle_v1 import (
+    CustomerErased,
+    LifecycleEvent,
+    OrderCompleted,
+    ProfilesMerged,
+)
+from schemas.topics.profiles_v1 import ProfileSnapshot
+from services.runtime.messages import OutboxMessage
+from services.scoring.domain.score import LedgerOrder, ScoringModel, score_customer
+from services.scoring.domain.standing import StandingRules
+from services.scoring.domain.transitions import Standing, transitions
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileUpdate:
+    """A profiles.v1 record: the snapshot, or None for a tombstone (the customer was erased)."""
+
+    customer_id: str
+    snapshot: ProfileSnapshot | None
+
+
+Item = ProfileUpdate | LifecycleEvent
+
+
+@dataclass(frozen=True, slots=True)
+class StoredScores:
+    revision: int
+    record: dict[str, Any]  # the scores.v1 record as last published
+    standing: Standing
+
+
+class ScoringStore(Protocol):
+    """What the use case needs from storage (PostgreSQL: store.py; tests: an in-memory one)."""
+
+    async def lock_customers(self, customer_ids: Iterable[str]) -> None: ...
+    async def save_profiles(self, snapshots: Sequence[ProfileSnapshot]) -> None: ...
+    async def add_orders(self, orders: Sequence[tuple[str, LedgerOrder]]) -> None: ...
+    async def move_orders(self, moved: Mapping[str, str]) -> None: ...
+    async def forget(self, customer_ids: Iterable[str]) -> set[str]: ...
+    async def profiles(self, customer_ids: Iterable[str]) -> dict[str, ProfileSnapshot]: ...
+    async def orders(self, customer_ids: Iterable[str]) -> dict[str, list[LedgerOrder]]: ...
+    async def lock_scores(self, customer_ids: Iterable[str]) -> dict[str, StoredScores]: ...
+    async def save_scores(self, scores: Sequence[tuple[str, int, str, Standing]]) -> None: ...
+
+
+def _comparable(record: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in record.items() if key != "computed_at"}
+
+
+class ScoreBatch:
+    def __init__(self, rules: StandingRules, model: ScoringModel) -> None:
+        self._rules = rules
+        self.model = model  # replaced by a refit
+
+    async def __call__(
+        self, store: ScoringStore, items: Sequence[Item], now: datetime | None = None
+    ) -> list[OutboxMessage]:
+        now = now or datetime.now(UTC)
+        snapshots: dict[str, ProfileSnapshot] = {}
+        erased: set[str] = set()
+        merged: dict[str, str] = {}
+        orders: list[tuple[str, LedgerOrder]] = []
+        for item in items:
+            if isinstance(item, ProfileUpdate):
+                if item.snapshot is None:
+                    erased.add(item.customer_id)
+                else:
+                    known = snapshots.get(item.customer_id)
+                    if known is None or known.revision < item.snapshot.revision:
+                        snapshots[item.customer_id] = item.snapshot
+            elif isinstance(item, CustomerErased):
+                erased.add(item.customer_id)
+            elif isinstance(item, ProfilesMerged):
+                for absorbed in item.absorbed_customer_ids:
+                    merged[absorbed] = item.customer_id
+            elif isinstance(item, OrderCompleted):
+                categories = frozenset(i.category for i in item.items if i.category)
+                orders.append(
+                    (
+                        item.customer_id,
+                        LedgerOrder(
+                            item.order_id, item.occurred_at, item.revenue, item.currency, categories
+                        ),
+                    )
+                )
+        touched = set(snapshots) | {c for c, _ in orders} | set(merged.values())
+        # Two consumers (profiles.v1, lifecycle.v1) may touch one customer at once: take turns,
+        # in one sorted order, before reading anything of theirs.
+        await store.lock_customers(touched | erased | set(merged))
+        await store.save_profiles([s for s in snapshots.values() if s.customer_id not in erased])
+        await store.add_orders([(c, o) for c, o in orders if c not in erased])
+        await store.move_orders(merged)
+        forgotten = erased | set(merged)
+        had_scores = await store.forget(forgotten)
+        # A tombstone for each customer forgotten here that had scores (the profiles.v1
+        # tombstone and customer_erased both say so; the second finds nothing left).
+        messages = [
+            OutboxMessage(SCORES, customer_id.encode(), None) for customer_id in sorted(had_scores)
+        ]
+        messages += await self._rescore(store, sorted(touched - forgotten), now)
+        return messages
+
+    async def _rescore(
+        self, store: ScoringStore, customer_ids: list[str], now: datetime
+    ) -> list[OutboxMessage]:
+        if not customer_ids:
+            return []
+        profiles = await store.profiles(customer_ids)
+        ledger = await store.orders(customer_ids)
+        stored = await store.lock_scores(customer_ids)
+        saved = []
+        messages: list[OutboxMessage] = []
+        for customer_id in customer_ids:
+            profile = profiles.get(customer_id)
+            if profile is None:  # orders before the profile: scored when the profile comes
+                continue
+            scores, standing = score_customer(
+                profile, ledger.get(customer_id, []), self.model, self._rules, now
+            )
+            record = orjson.loads(scores.model_dump_json())
+            before = stored.get(customer_id)
+            if before is not None and _comparable(before.record) == _comparable(record):
+                continue
+            revision = 1 if before is None else before.revision + 1
+            value = scores.model_dump_json()
+            saved.append((customer_id, revision, value, standing))
+            key = customer_id.encode()
+            messages.append(OutboxMessage(SCORES, key, value.encode()))
+            messages += [
+                OutboxMessage(LIFECYCLE, key, event.model_dump_json().encode())
+                for event in transitions(
+                    customer_id,
+                    None if before is None else before.standing,
+                    standing,
+                    revision=revision,
+                    at=now,
+                )
+            ]
+        await store.save_scores(saved)
+        return messages

@@ -1,0 +1,26 @@
+"""Scoring runs behind the real ingest and profile: the profile tests' fixtures serve here too."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from services.runtime.settings import ServiceSettings
+from tests.integration.helpers import RunningService, start_service
+from tests.integration.profile.conftest import (  # noqa: F401 (fixtures)
+    ingest,
+    profile,
+    storefront,
+    write_key,
+)
+
+
+@pytest.fixture(scope="session")
+def scoring(
+    settings: ServiceSettings,
+    profile: RunningService,  # noqa: F811 (the fixture imported above)
+) -> Iterator[RunningService]:
+    service = start_service("scoring", settings)
+    try:
+        yield service
+    finally:
+        service.stop()

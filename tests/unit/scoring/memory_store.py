@@ -1,0 +1,62 @@
+"""An in-memory ScoringStore, so the scoring use case is tested in milliseconds."""
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import orjson
+
+from schemas.topics.profiles_v1 import ProfileSnapshot
+from services.scoring.domain.score import LedgerOrder
+from services.scoring.domain.transitions import Standing
+from services.scoring.score_batch import StoredScores
+
+
+@dataclass
+class MemoryScoringStore:
+    profiles_by_id: dict[str, ProfileSnapshot] = field(default_factory=dict)
+    orders_by_id: dict[str, dict[str, LedgerOrder]] = field(default_factory=dict)
+    scores_by_id: dict[str, StoredScores] = field(default_factory=dict)
+
+    async def lock_customers(self, customer_ids: Iterable[str]) -> None:
+        return None
+
+    async def save_profiles(self, snapshots: Sequence[ProfileSnapshot]) -> None:
+        for snapshot in snapshots:
+            known = self.profiles_by_id.get(snapshot.customer_id)
+            if known is None or known.revision < snapshot.revision:
+                self.profiles_by_id[snapshot.customer_id] = snapshot
+
+    async def add_orders(self, orders: Sequence[tuple[str, LedgerOrder]]) -> None:
+        for customer_id, order in orders:
+            self.orders_by_id.setdefault(customer_id, {}).setdefault(order.order_id, order)
+
+    async def move_orders(self, moved: Mapping[str, str]) -> None:
+        for absorbed, survivor in moved.items():
+            for order_id, order in self.orders_by_id.get(absorbed, {}).items():
+                self.orders_by_id.setdefault(survivor, {}).setdefault(order_id, order)
+
+    async def forget(self, customer_ids: Iterable[str]) -> set[str]:
+        had = set()
+        for customer_id in customer_ids:
+            self.orders_by_id.pop(customer_id, None)
+            self.profiles_by_id.pop(customer_id, None)
+            if self.scores_by_id.pop(customer_id, None) is not None:
+                had.add(customer_id)
+        return had
+
+    async def profiles(self, customer_ids: Iterable[str]) -> dict[str, ProfileSnapshot]:
+        return {c: self.profiles_by_id[c] for c in customer_ids if c in self.profiles_by_id}
+
+    async def orders(self, customer_ids: Iterable[str]) -> dict[str, list[LedgerOrder]]:
+        return {
+            c: sorted(self.orders_by_id[c].values(), key=lambda o: (o.at, o.order_id))
+            for c in customer_ids
+            if c in self.orders_by_id
+        }
+
+    async def lock_scores(self, customer_ids: Iterable[str]) -> dict[str, StoredScores]:
+        return {c: self.scores_by_id[c] for c in customer_ids if c in self.scores_by_id}
+
+    async def save_scores(self, scores: Sequence[tuple[str, int, str, Standing]]) -> None:
+        for customer_id, revision, record, standing in scores:
+            self.scores_by_id[customer_id] = StoredScores(revision, orjson.loads(record), standing)
