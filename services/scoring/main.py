@@ -9,13 +9,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from schemas.topics import LIFECYCLE, LIFECYCLE_DLQ, PROFILES, PROFILES_DLQ
 from schemas.topics.lifecycle_v1 import LifecycleEvent
 from schemas.topics.profiles_v1 import ProfileSnapshot
+from services.runtime.auth import admin_required
 from services.runtime.bootstrap import ConsumerKit, open_infrastructure
 from services.runtime.consumer import ConsumerConfig, Record
 from services.runtime.http import create_service_app
 from services.runtime.messages import OutboxMessage
 from services.runtime.service import Service, run_service
+from services.scoring.api import scoring_router
+from services.scoring.domain.refit import RefitSettings
 from services.scoring.domain.score import unfitted_model
 from services.scoring.domain.standing import StandingRules
+from services.scoring.refit_job import RefitJob
 from services.scoring.score_batch import Item, ProfileUpdate, ScoreBatch
 from services.scoring.settings import ScoringSettings
 from services.scoring.store import PostgresScoringStore
@@ -39,7 +43,22 @@ def decode_lifecycle(record: Record) -> Item:
 async def build(settings: ScoringSettings, resources: AsyncExitStack) -> Service:
     infrastructure = await open_infrastructure(SERVICE, settings, resources)
     kit = ConsumerKit(settings, infrastructure, schema=SERVICE)
-    score_batch = ScoreBatch(StandingRules(), unfitted_model())
+    rules = StandingRules()
+    async with infrastructure.engine.connect() as connection:
+        latest = await PostgresScoringStore(connection).latest_model()
+    score_batch = ScoreBatch(rules, latest or unfitted_model())
+    refits = RefitJob(
+        infrastructure.engine,
+        kit.outbox,
+        score_batch,
+        rules,
+        RefitSettings(
+            horizon_months=settings.clv_horizon_months,
+            monthly_discount_rate=settings.clv_monthly_discount_rate,
+        ),
+        kit.relay_wakeup,
+        every_seconds=settings.refit_interval_seconds,
+    )
 
     async def score(connection: AsyncConnection, items: Sequence[Item]) -> Sequence[OutboxMessage]:
         return await score_batch(PostgresScoringStore(connection), items)
@@ -70,7 +89,10 @@ async def build(settings: ScoringSettings, resources: AsyncExitStack) -> Service
             "analytics dashboard."
         ),
     )
-    return Service(app=app, readiness=infrastructure.readiness, workers=(*consumers, kit.relay))
+    app.include_router(scoring_router(infrastructure.engine, refits, admin_required(settings)))
+    return Service(
+        app=app, readiness=infrastructure.readiness, workers=(*consumers, kit.relay, refits.run)
+    )
 
 
 def main() -> None:

@@ -61,6 +61,8 @@ class ScoringStore(Protocol):
     async def orders(self, customer_ids: Iterable[str]) -> dict[str, list[LedgerOrder]]: ...
     async def lock_scores(self, customer_ids: Iterable[str]) -> dict[str, StoredScores]: ...
     async def save_scores(self, scores: Sequence[tuple[str, int, str, Standing]]) -> None: ...
+    async def latest_model_version(self) -> int: ...
+    async def latest_model(self) -> ScoringModel | None: ...
 
 
 def _comparable(record: dict[str, Any]) -> dict[str, Any]:
@@ -76,6 +78,7 @@ class ScoreBatch:
         self, store: ScoringStore, items: Sequence[Item], now: datetime | None = None
     ) -> list[OutboxMessage]:
         now = now or datetime.now(UTC)
+        await self._follow_refits(store)
         snapshots: dict[str, ProfileSnapshot] = {}
         erased: set[str] = set()
         merged: dict[str, str] = {}
@@ -117,10 +120,17 @@ class ScoreBatch:
         messages = [
             OutboxMessage(SCORES, customer_id.encode(), None) for customer_id in sorted(had_scores)
         ]
-        messages += await self._rescore(store, sorted(touched - forgotten), now)
+        messages += await self.rescore(store, sorted(touched - forgotten), now)
         return messages
 
-    async def _rescore(
+    async def _follow_refits(self, store: ScoringStore) -> None:
+        """A refit on another replica made a newer model: score with it from now on."""
+        if await store.latest_model_version() > self.model.version:
+            latest = await store.latest_model()
+            if latest is not None:
+                self.model = latest
+
+    async def rescore(
         self, store: ScoringStore, customer_ids: list[str], now: datetime
     ) -> list[OutboxMessage]:
         if not customer_ids:

@@ -4,17 +4,41 @@ Rows travel as arrays (unnest), so each statement has one fixed text whatever th
 """
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.topics.profiles_v1 import ProfileSnapshot
-from services.scoring.domain.score import LedgerOrder
+from services.scoring.domain.clv import BgNbdParams, Fit, GammaGammaParams, ModelStatus
+from services.scoring.domain.rfm import RfmBounds
+from services.scoring.domain.score import LedgerOrder, ScoringModel
 from services.scoring.domain.transitions import Standing
 from services.scoring.score_batch import StoredScores
 
+_TRY_REFIT_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('retain:scoring:refit'))")
+_ALL_ORDERS = text(
+    "SELECT customer_id, order_id, ordered_at, revenue, currency, categories FROM scoring.orders "
+    "ORDER BY customer_id, ordered_at, order_id"
+)
+_CUSTOMER_PAGE = text(
+    "SELECT customer_id FROM scoring.profiles WHERE customer_id > :after "
+    "ORDER BY customer_id LIMIT :limit"
+)
+_LATEST_MODEL = text(
+    "SELECT version, fitted_at, as_of, CAST(model AS text) AS model FROM scoring.models "
+    "ORDER BY version DESC LIMIT 1"
+)
+_LATEST_VERSION = text("SELECT coalesce(max(version), 0) FROM scoring.models")
+_SAVE_MODEL = text(
+    "INSERT INTO scoring.models (version, fitted_at, as_of, model) "
+    "VALUES (:version, :fitted_at, :as_of, CAST(:model AS json))"
+)
+_SCORES_OF = text("SELECT CAST(record AS text) FROM scoring.scores WHERE customer_id = :id")
 _LOCK_CUSTOMERS = text(
     "SELECT pg_advisory_xact_lock(hashtext('retain:scoring:' || c)) "
     "FROM unnest(CAST(:ids AS text[])) AS c ORDER BY c"
@@ -82,11 +106,62 @@ def _standing_out(standing: Standing) -> str:
     ).decode()
 
 
+@dataclass(frozen=True)
+class StoredModel:
+    fitted_at: datetime
+    as_of: date
+    model: ScoringModel
+
+
 class PostgresScoringStore:
     """The ScoringStore of score_batch.py, on one connection in a transaction."""
 
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
+
+    async def try_refit_lock(self) -> bool:
+        """One refit at a time across replicas: the lock lasts as long as the transaction."""
+        return bool(await self._connection.scalar(_TRY_REFIT_LOCK))
+
+    async def ledger(self) -> dict[str, list[LedgerOrder]]:
+        """Every customer's orders, oldest first."""
+        found: dict[str, list[LedgerOrder]] = {}
+        for row in await self._connection.execute(_ALL_ORDERS):
+            found.setdefault(row.customer_id, []).append(_order(row))
+        return found
+
+    async def customer_page(self, after: str, limit: int) -> list[str]:
+        return list(
+            await self._connection.scalars(_CUSTOMER_PAGE, {"after": after, "limit": limit})
+        )
+
+    async def latest_model_version(self) -> int:
+        return int(await self._connection.scalar(_LATEST_VERSION) or 0)
+
+    async def latest_stored_model(self) -> StoredModel | None:
+        row = (await self._connection.execute(_LATEST_MODEL)).first()
+        if row is None:
+            return None
+        return StoredModel(row.fitted_at, row.as_of, model_from_json(orjson.loads(row.model)))
+
+    async def latest_model(self) -> ScoringModel | None:
+        stored = await self.latest_stored_model()
+        return None if stored is None else stored.model
+
+    async def save_model(self, model: ScoringModel, fitted_at: datetime, as_of: date) -> None:
+        await self._connection.execute(
+            _SAVE_MODEL,
+            {
+                "version": model.version,
+                "fitted_at": fitted_at,
+                "as_of": as_of,
+                "model": orjson.dumps(model_to_json(model)).decode(),
+            },
+        )
+
+    async def scores_of(self, customer_id: str) -> dict[str, Any] | None:
+        record = await self._connection.scalar(_SCORES_OF, {"id": customer_id})
+        return None if record is None else dict(orjson.loads(record))
 
     async def lock_customers(self, customer_ids: Iterable[str]) -> None:
         """Transaction-scoped turns on customers, taken in one sorted order."""
@@ -144,15 +219,7 @@ class PostgresScoringStore:
         ids = sorted(set(customer_ids))
         found: dict[str, list[LedgerOrder]] = {}
         for row in await self._connection.execute(_ORDERS, {"ids": ids}):
-            found.setdefault(row.customer_id, []).append(
-                LedgerOrder(
-                    row.order_id,
-                    row.ordered_at,
-                    Decimal(row.revenue),
-                    row.currency,
-                    frozenset(row.categories or ()),
-                )
-            )
+            found.setdefault(row.customer_id, []).append(_order(row))
         return found
 
     async def lock_scores(self, customer_ids: Iterable[str]) -> dict[str, StoredScores]:
@@ -182,3 +249,59 @@ class PostgresScoringStore:
 def _array_literal(values: Sequence[str]) -> str:
     quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
     return "{" + ",".join(quoted) + "}"
+
+
+def _order(row: Any) -> LedgerOrder:
+    return LedgerOrder(
+        row.order_id,
+        row.ordered_at,
+        Decimal(row.revenue),
+        row.currency,
+        frozenset(row.categories or ()),
+    )
+
+
+def model_to_json(model: ScoringModel) -> dict[str, Any]:
+    fit = model.fit
+    return {
+        "version": model.version,
+        "status": fit.status.value,
+        "reason": fit.reason,
+        "customers": fit.customers,
+        "repeat_customers": fit.repeat_customers,
+        "bgnbd": None if fit.bgnbd is None else asdict(fit.bgnbd),
+        "gamma_gamma": None if fit.gamma_gamma is None else asdict(fit.gamma_gamma),
+        "bgnbd_log_likelihood": fit.bgnbd_log_likelihood,
+        "gamma_gamma_log_likelihood": fit.gamma_gamma_log_likelihood,
+        "rfm_bounds": None if model.rfm_bounds is None else asdict(model.rfm_bounds),
+        "top_value_bound": str(model.top_value_bound),
+        "horizon_months": model.horizon_months,
+        "monthly_discount_rate": model.monthly_discount_rate,
+    }
+
+
+def model_from_json(data: dict[str, Any]) -> ScoringModel:
+    bounds = data["rfm_bounds"]
+    return ScoringModel(
+        version=data["version"],
+        fit=Fit(
+            ModelStatus(data["status"]),
+            bgnbd=None if data["bgnbd"] is None else BgNbdParams(**data["bgnbd"]),
+            gamma_gamma=(
+                None if data["gamma_gamma"] is None else GammaGammaParams(**data["gamma_gamma"])
+            ),
+            reason=data["reason"],
+            customers=data["customers"],
+            repeat_customers=data["repeat_customers"],
+            bgnbd_log_likelihood=data["bgnbd_log_likelihood"],
+            gamma_gamma_log_likelihood=data["gamma_gamma_log_likelihood"],
+        ),
+        rfm_bounds=None
+        if bounds is None
+        else RfmBounds(
+            tuple(bounds["recency_days"]), tuple(bounds["frequency"]), tuple(bounds["monetary"])
+        ),
+        top_value_bound=Decimal(data["top_value_bound"]),
+        horizon_months=data["horizon_months"],
+        monthly_discount_rate=data["monthly_discount_rate"],
+    )

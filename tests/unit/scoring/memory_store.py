@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from schemas.topics.profiles_v1 import ProfileSnapshot
-from services.scoring.domain.score import LedgerOrder
+from services.scoring.domain.score import LedgerOrder, ScoringModel
 from services.scoring.domain.transitions import Standing
 from services.scoring.score_batch import StoredScores
 
@@ -56,6 +56,12 @@ class MemoryScoringStore:
 
     async def lock_scores(self, customer_ids: Iterable[str]) -> dict[str, StoredScores]:
         return {c: self.scores_by_id[c] for c in customer_ids if c in self.scores_by_id}
+
+    async def latest_model_version(self) -> int:
+        return 0
+
+    async def latest_model(self) -> ScoringModel | None:
+        return None
 
     async def save_scores(self, scores: Sequence[tuple[str, int, str, Standing]]) -> None:
         for customer_id, revision, record, standing in scores:

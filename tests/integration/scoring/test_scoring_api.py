@@ -1,0 +1,57 @@
+"""The scoring admin API: a customer's scores, the model, a refit on demand that rescores."""
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from services.profile.domain.identity import customer_id_for
+from tests.integration.helpers import RunningService
+from tests.integration.profile.conftest import ADMIN, Storefront, order, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+async def _get(url: str) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=30) as client:
+        return await client.get(url, headers=ADMIN)
+
+
+async def test_scores_model_and_refit_through_the_api(
+    scoring: RunningService, storefront: Storefront
+) -> None:
+    user = f"api-{uuid.uuid4().hex[:8]}"
+    await storefront.send([order(user, f"{user}-o1", 25.0)])
+    customer_id = customer_id_for(("user", user))
+
+    async def scored() -> dict[str, Any] | None:
+        response = await _get(f"{scoring.url}/v1/scores/{customer_id}")
+        return response.json() if response.status_code == 200 else None
+
+    record = await wait_for(scored, seconds=60)
+    assert record["customer_id"] == customer_id
+
+    async with httpx.AsyncClient(timeout=60) as client:
+        refit = await client.post(f"{scoring.url}/v1/refit", headers=ADMIN)
+        assert refit.status_code == 200, refit.text
+        model = refit.json()
+        # A handful of test customers: too thin to fit, and the model says so.
+        assert model["status"] == "insufficient_data"
+        assert model["reason"]
+        assert model["version"] >= 1
+        assert model["rfm_bounds"] is not None
+        unauthorised = await client.post(f"{scoring.url}/v1/refit")
+        assert unauthorised.status_code == 401
+
+    current = (await _get(f"{scoring.url}/v1/model")).json()
+    assert current["version"] >= model["version"]
+
+    async def rescored() -> dict[str, Any] | None:
+        found = await scored()
+        return found if found and found["model_version"] >= model["version"] else None
+
+    record = await wait_for(rescored, seconds=30)
+    assert record["rfm"] is not None  # RFM exists once a refit fixed the bounds
+    assert (await _get(f"{scoring.url}/v1/scores/cus_unknown")).status_code == 404
+    assert (await _get(f"{scoring.url}/v1/scores/%00")).status_code == 422
