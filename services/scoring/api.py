@@ -48,6 +48,16 @@ def scoring_router(engine: AsyncEngine, refits: RefitJob, admin: Any) -> APIRout
             raise HTTPException(404, f"no scores for {customer_id}")
         return record
 
+    @router.get(
+        "/segments",
+        tags=["scores"],
+        summary="Customers, historical and predicted value per value tier, RFM segment, "
+        "ladder step and lifecycle stage (per currency; a null segment: no RFM yet)",
+    )
+    async def segments() -> dict[str, Any]:
+        async with engine.connect() as connection:
+            return await PostgresScoringStore(connection).segment_figures()
+
     @router.get("/model", tags=["model"], summary="The current model: parameters, fit, bounds")
     async def model() -> dict[str, Any]:
         async with engine.connect() as connection:

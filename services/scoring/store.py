@@ -38,6 +38,22 @@ _SAVE_MODEL = text(
     "INSERT INTO scoring.models (version, fitted_at, as_of, model) "
     "VALUES (:version, :fitted_at, :as_of, CAST(:model AS json))"
 )
+# Per dimension, segment and currency (money is never summed across currencies). The dimension
+# names are constants of this module, never input.
+_SEGMENT_FIGURES = {
+    dimension: text(
+        f"SELECT {path} AS segment, record->>'currency' AS currency, count(*) AS customers, "  # noqa: S608
+        "sum(CAST(record->>'clv_historical' AS numeric)) AS clv_historical, "
+        "sum(CAST(record->>'clv_predicted' AS numeric)) AS clv_predicted "
+        "FROM scoring.scores GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    for dimension, path in (
+        ("value_tier", "record->>'value_tier'"),
+        ("rfm_segment", "record->'rfm'->>'segment'"),
+        ("ladder_step", "record->>'ladder_step'"),
+        ("lifecycle_stage", "record->>'lifecycle_stage'"),
+    )
+}
 _SCORES_OF = text("SELECT CAST(record AS text) FROM scoring.scores WHERE customer_id = :id")
 _LOCK_CUSTOMERS = text(
     "SELECT pg_advisory_xact_lock(hashtext('retain:scoring:' || c)) "
@@ -158,6 +174,22 @@ class PostgresScoringStore:
                 "model": orjson.dumps(model_to_json(model)).decode(),
             },
         )
+
+    async def segment_figures(self) -> dict[str, list[dict[str, Any]]]:
+        """Customers and their value per segment of each dimension, per currency."""
+        figures: dict[str, list[dict[str, Any]]] = {}
+        for dimension, statement in _SEGMENT_FIGURES.items():
+            figures[dimension] = [
+                {
+                    "segment": row.segment,
+                    "currency": row.currency,
+                    "customers": int(row.customers),
+                    "clv_historical": str(row.clv_historical or 0),
+                    "clv_predicted": str(row.clv_predicted or 0),
+                }
+                for row in await self._connection.execute(statement)
+            ]
+        return figures
 
     async def scores_of(self, customer_id: str) -> dict[str, Any] | None:
         record = await self._connection.scalar(_SCORES_OF, {"id": customer_id})

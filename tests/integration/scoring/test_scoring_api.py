@@ -53,5 +53,10 @@ async def test_scores_model_and_refit_through_the_api(
 
     record = await wait_for(rescored, seconds=30)
     assert record["rfm"] is not None  # RFM exists once a refit fixed the bounds
+    segments = (await _get(f"{scoring.url}/v1/segments")).json()
+    tiers = {(row["segment"], row["currency"]): row for row in segments["value_tier"]}
+    mine = tiers[(record["value_tier"], "EUR")]
+    assert mine["customers"] >= 1
+    assert set(segments) == {"value_tier", "rfm_segment", "ladder_step", "lifecycle_stage"}
     assert (await _get(f"{scoring.url}/v1/scores/cus_unknown")).status_code == 404
     assert (await _get(f"{scoring.url}/v1/scores/%00")).status_code == 422
