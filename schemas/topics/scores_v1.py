@@ -59,3 +59,11 @@ class CustomerScores(TopicModel):
         default=None,
         description="When the next order is expected, for a customer likely alive (else null).",
     )
+    recommendations: list[Id] = Field(
+        default_factory=list,
+        max_length=50,
+        description=(
+            "Product ids to suggest, best first: bought by customers who bought what this "
+            "customer bought, never one they have; the most popular when history is thin."
+        ),
+    )

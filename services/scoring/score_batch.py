@@ -98,14 +98,16 @@ class ScoreBatch:
                     merged[absorbed] = item.customer_id
             elif isinstance(item, OrderCompleted):
                 categories = frozenset(i.category for i in item.items if i.category)
-                orders.append(
-                    (
-                        item.customer_id,
-                        LedgerOrder(
-                            item.order_id, item.occurred_at, item.revenue, item.currency, categories
-                        ),
-                    )
+                products = frozenset(p for i in item.items if (p := i.product_id or i.sku))
+                order = LedgerOrder(
+                    item.order_id,
+                    item.occurred_at,
+                    item.revenue,
+                    item.currency,
+                    categories,
+                    products,
                 )
+                orders.append((item.customer_id, order))
         touched = set(snapshots) | {c for c, _ in orders} | set(merged.values())
         # Two consumers (profiles.v1, lifecycle.v1) may touch one customer at once: take turns,
         # in one sorted order, before reading anything of theirs.

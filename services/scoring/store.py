@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.topics.profiles_v1 import ProfileSnapshot
 from services.scoring.domain.clv import BgNbdParams, Fit, GammaGammaParams, ModelStatus
+from services.scoring.domain.recommend import CoPurchases
 from services.scoring.domain.rfm import RfmBounds
 from services.scoring.domain.score import LedgerOrder, ScoringModel
 from services.scoring.domain.transitions import Standing
@@ -22,7 +23,8 @@ from services.scoring.score_batch import StoredScores
 
 _TRY_REFIT_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('retain:scoring:refit'))")
 _ALL_ORDERS = text(
-    "SELECT customer_id, order_id, ordered_at, revenue, currency, categories FROM scoring.orders "
+    "SELECT customer_id, order_id, ordered_at, revenue, currency, categories, products "
+    "FROM scoring.orders "
     "ORDER BY customer_id, ordered_at, order_id"
 )
 _CUSTOMER_PAGE = text(
@@ -68,15 +70,19 @@ _SAVE_PROFILES = text(
     "snapshot = excluded.snapshot WHERE p.revision < excluded.revision"
 )
 _ADD_ORDERS = text(
-    "INSERT INTO scoring.orders (customer_id, order_id, ordered_at, revenue, currency, categories) "
-    "SELECT c, o, a, r, cur, CAST(cats AS text[]) FROM unnest("
+    "INSERT INTO scoring.orders "
+    "(customer_id, order_id, ordered_at, revenue, currency, categories, products) "
+    "SELECT c, o, a, r, cur, CAST(cats AS text[]), CAST(prods AS text[]) FROM unnest("
     "CAST(:customer_ids AS text[]), CAST(:order_ids AS text[]), CAST(:ats AS timestamptz[]), "
-    "CAST(:revenues AS numeric[]), CAST(:currencies AS text[]), CAST(:categories AS text[])"
-    ") AS u(c, o, a, r, cur, cats) ON CONFLICT (customer_id, order_id) DO NOTHING"
+    "CAST(:revenues AS numeric[]), CAST(:currencies AS text[]), CAST(:categories AS text[]), "
+    "CAST(:products AS text[])"
+    ") AS u(c, o, a, r, cur, cats, prods) ON CONFLICT (customer_id, order_id) DO NOTHING"
 )
 _MOVE_ORDERS = text(
-    "INSERT INTO scoring.orders (customer_id, order_id, ordered_at, revenue, currency, categories) "
-    "SELECT m.survivor, o.order_id, o.ordered_at, o.revenue, o.currency, o.categories "
+    "INSERT INTO scoring.orders "
+    "(customer_id, order_id, ordered_at, revenue, currency, categories, products) "
+    "SELECT m.survivor, o.order_id, o.ordered_at, o.revenue, o.currency, o.categories, "
+    "o.products "
     "FROM scoring.orders AS o JOIN unnest(CAST(:absorbed AS text[]), "
     "CAST(:survivors AS text[])) AS m(absorbed, survivor) ON o.customer_id = m.absorbed "
     "ON CONFLICT (customer_id, order_id) DO NOTHING"
@@ -93,7 +99,8 @@ _PROFILES = text(
     "WHERE customer_id = ANY(CAST(:ids AS text[]))"
 )
 _ORDERS = text(
-    "SELECT customer_id, order_id, ordered_at, revenue, currency, categories FROM scoring.orders "
+    "SELECT customer_id, order_id, ordered_at, revenue, currency, categories, products "
+    "FROM scoring.orders "
     "WHERE customer_id = ANY(CAST(:ids AS text[])) ORDER BY customer_id, ordered_at, order_id"
 )
 _LOCK_SCORES = text(
@@ -224,6 +231,7 @@ class PostgresScoringStore:
                     "currencies": [o.currency for _, o in orders],
                     # Each order's categories as a PostgreSQL array literal, one text per row.
                     "categories": [_array_literal(sorted(o.categories)) for _, o in orders],
+                    "products": [_array_literal(sorted(o.products)) for _, o in orders],
                 },
             )
 
@@ -290,6 +298,7 @@ def _order(row: Any) -> LedgerOrder:
         Decimal(row.revenue),
         row.currency,
         frozenset(row.categories or ()),
+        frozenset(row.products or ()),
     )
 
 
@@ -309,6 +318,11 @@ def model_to_json(model: ScoringModel) -> dict[str, Any]:
         "top_value_bound": str(model.top_value_bound),
         "horizon_months": model.horizon_months,
         "monthly_discount_rate": model.monthly_discount_rate,
+        "co_purchases": {
+            "neighbours": model.co_purchases.neighbours,
+            "popularity": model.co_purchases.popularity,
+            "popular": list(model.co_purchases.popular),
+        },
     }
 
 
@@ -336,4 +350,7 @@ def model_from_json(data: dict[str, Any]) -> ScoringModel:
         top_value_bound=Decimal(data["top_value_bound"]),
         horizon_months=data["horizon_months"],
         monthly_discount_rate=data["monthly_discount_rate"],
+        co_purchases=CoPurchases(co["neighbours"], co["popularity"], tuple(co["popular"]))
+        if (co := data.get("co_purchases"))
+        else CoPurchases(),
     )

@@ -16,6 +16,7 @@ from decimal import Decimal
 import numpy as np
 
 from services.scoring.domain.clv import FitSettings, fit, predict
+from services.scoring.domain.recommend import co_purchases
 from services.scoring.domain.rfm import bounds_of
 from services.scoring.domain.score import LedgerOrder, ScoringModel
 from services.scoring.domain.standing import StandingRules, top_value_bound
@@ -77,8 +78,10 @@ def refit(
             ).lifetime_value
         )
     totals = [Decimal(repr(float(value))) for value in expected]
+    baskets = (frozenset().union(*(o.products for o in orders)) for orders in ledger.values())
     return ScoringModel(
         version=version,
+        co_purchases=co_purchases(baskets),
         fit=result,
         rfm_bounds=bounds_of(
             [float((as_of - last_order[c]).days) for c in ids],

@@ -14,7 +14,7 @@
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
@@ -23,6 +23,7 @@ import numpy as np
 from schemas.topics.profiles_v1 import ProfileSnapshot
 from schemas.topics.scores_v1 import CustomerScores, Rfm
 from services.scoring.domain.clv import Fit, ModelStatus, predict
+from services.scoring.domain.recommend import CoPurchases, recommend
 from services.scoring.domain.rfm import RfmBounds, RfmSegment
 from services.scoring.domain.rfm import score as rfm_score
 from services.scoring.domain.standing import (
@@ -48,6 +49,7 @@ class LedgerOrder:
     revenue: Decimal
     currency: str | None
     categories: frozenset[str] = frozenset()
+    products: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class ScoringModel:
     top_value_bound: Decimal
     horizon_months: int = 12
     monthly_discount_rate: float = 0.01
+    co_purchases: CoPurchases = field(default_factory=CoPurchases)
+    recommendations: int = 5  # per customer, in scores.v1
 
 
 def _add(into: dict[str, Decimal], amounts: Mapping[str, Decimal]) -> None:
@@ -164,6 +168,11 @@ def score_customer(
         expected_purchases_90_days=purchases_90,
         probability_alive=alive,
         expected_next_order_at=next_order_at,
+        recommendations=recommend(
+            frozenset().union(*(o.products for o in orders)),
+            model.co_purchases,
+            count=model.recommendations,
+        ),
     )
     standing = Standing(stage, tier, step, segment)
     return scores, standing

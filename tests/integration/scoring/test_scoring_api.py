@@ -53,6 +53,7 @@ async def test_scores_model_and_refit_through_the_api(
 
     record = await wait_for(rescored, seconds=30)
     assert record["rfm"] is not None  # RFM exists once a refit fixed the bounds
+    assert "p-1" not in record["recommendations"]  # never what the customer bought
     segments = (await _get(f"{scoring.url}/v1/segments")).json()
     tiers = {(row["segment"], row["currency"]): row for row in segments["value_tier"]}
     mine = tiers[(record["value_tier"], "EUR")]

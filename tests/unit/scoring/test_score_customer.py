@@ -112,3 +112,21 @@ def test_without_a_fitted_model_scores_fall_back_to_historical_values(
     assert scores.expected_purchases_30_days is None
     assert scores.lifecycle_stage == "lapsed"
     assert scores.churn_risk == 1.0
+
+
+def test_recommendations_come_from_the_models_co_purchases() -> None:
+    from dataclasses import replace
+
+    from services.scoring.domain.recommend import co_purchases
+
+    basket_model = replace(
+        model(),
+        co_purchases=co_purchases(
+            [frozenset({"tent", "stove"}), frozenset({"tent", "stove", "mat"})]
+        ),
+    )
+    tent = replace(ordered(3, "200"), products=frozenset({"tent"}))
+    scores = score(profile({"EUR": Decimal(200)}), [tent], basket_model, StandingRules(), NOW)
+    assert scores.recommendations[:2] == ["stove", "mat"]
+    prospect = score(profile(currency=None), [], basket_model, StandingRules(), NOW)
+    assert prospect.recommendations[0] in {"stove", "tent"}  # the most popular, for a first email
