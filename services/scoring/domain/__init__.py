@@ -9,5 +9,7 @@ Nothing here performs I/O or imports a driver; the consumer, store and API wrap 
 - `rfm`: recency, frequency and monetary scores by quintiles, and the eleven named segments;
 - `standing`: value tier, loyalty ladder step and lifecycle stage;
 - `score`: one customer's scores.v1 record from their profile, orders and the current model;
-- `transitions`: the stage_changed and segment_changed events a new standing implies.
+- `transitions`: the stage_changed and segment_changed events a new standing implies;
+- `refit`: the model, RFM bounds and top-tier bound a refit fixes; `recommend`: co-purchases;
+- `channels`: channel economics (touched, converted, new customers, spend, CPA, CLV:CPA).
 """
