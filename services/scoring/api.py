@@ -1,17 +1,38 @@
 """The scoring admin API (admin token only): a customer's scores, the model, refits."""
 
 from datetime import date
-from typing import Annotated, Any
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from schemas._types import MAX_MONEY, Currency, Money
 from services.runtime.params import NulFree
+from services.scoring.domain.channels import ChannelFigures, Spend, channel_figures
 from services.scoring.refit_job import RefitBusyError, RefitJob
 from services.scoring.store import PostgresScoringStore, StoredModel, model_to_json
 
 CustomerId = Annotated[str, Path(max_length=64), NulFree]
+Channel = Literal[
+    "direct", "search", "paid_search", "social", "email", "referral", "affiliate", "other"
+]
+
+
+class SpendIn(BaseModel):
+    """Marketing spend of a channel (or one of its campaigns) in a month."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Annotated[Money, Field(ge=0, le=MAX_MONEY)]
+    currency: Currency
+    campaign: Annotated[str | None, Field(max_length=256), NulFree] = Field(
+        default=None, description="Absent: the whole channel's spend."
+    )
+
+
+Month = Annotated[str, Path(pattern=r"^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])$", examples=["2026-01"])]
 
 
 class ErrorMessage(BaseModel):
@@ -25,6 +46,29 @@ def _model_view(stored: StoredModel | None, current: dict[str, Any]) -> dict[str
         **model_to_json(stored.model),
         "fitted_at": stored.fitted_at.isoformat(),
         "as_of": stored.as_of.isoformat(),
+    }
+
+
+def _money(amount: Decimal | None) -> str | None:
+    return None if amount is None else format(amount, "f")
+
+
+def _channel_view(row: ChannelFigures) -> dict[str, Any]:
+    return {
+        "channel": row.channel,
+        "campaign": row.campaign,
+        "affiliate": row.affiliate,
+        "month": row.month,
+        "currency": row.currency,
+        "profiles_touched": row.touched,
+        "converted": row.converted,
+        "conversion_rate": row.conversion_rate,
+        "new_customers": row.new_customers,
+        "spend": _money(row.spend),
+        "cpa": _money(row.cpa),
+        "average_clv_historical": _money(row.average_clv_historical),
+        "average_clv_predicted": _money(row.average_clv_predicted),
+        "clv_to_cpa": row.clv_to_cpa,
     }
 
 
@@ -57,6 +101,35 @@ def scoring_router(engine: AsyncEngine, refits: RefitJob, admin: Any) -> APIRout
     async def segments() -> dict[str, Any]:
         async with engine.connect() as connection:
             return await PostgresScoringStore(connection).segment_figures()
+
+    @router.put(
+        "/spend/{channel}/{month}",
+        tags=["channels"],
+        summary="Set a channel's (or campaign's) marketing spend in a month (idempotent)",
+    )
+    async def put_spend(channel: Channel, month: Month, spend: SpendIn) -> dict[str, Any]:
+        recorded = Spend(channel, spend.campaign, month, spend.amount, spend.currency)
+        async with engine.begin() as connection:
+            await PostgresScoringStore(connection).save_spend(recorded)
+        return {
+            "channel": channel,
+            "campaign": spend.campaign,
+            "month": month,
+            "amount": str(spend.amount),
+            "currency": spend.currency,
+        }
+
+    @router.get(
+        "/channels",
+        tags=["channels"],
+        summary="Per channel, campaign, affiliate, month and currency: profiles touched, "
+        "conversion, new customers, spend, CPA, average CLV and CLV:CPA",
+    )
+    async def channels() -> dict[str, Any]:
+        async with engine.connect() as connection:
+            store = PostgresScoringStore(connection)
+            rows = channel_figures(await store.acquired(), await store.spend())
+        return {"channels": [_channel_view(row) for row in rows]}
 
     @router.get("/model", tags=["model"], summary="The current model: parameters, fit, bounds")
     async def model() -> dict[str, Any]:

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.topics.profiles_v1 import ProfileSnapshot
+from services.scoring.domain.channels import Acquired, Spend
 from services.scoring.domain.clv import BgNbdParams, Fit, GammaGammaParams, ModelStatus
 from services.scoring.domain.recommend import CoPurchases
 from services.scoring.domain.rfm import RfmBounds
@@ -56,6 +57,20 @@ _SEGMENT_FIGURES = {
         ("lifecycle_stage", "record->>'lifecycle_stage'"),
     )
 }
+_SAVE_SPEND = text(
+    "INSERT INTO scoring.spend (channel, campaign, month, currency, amount) "
+    "VALUES (:channel, :campaign, :month, :currency, :amount) "
+    "ON CONFLICT (channel, campaign, month, currency) DO UPDATE "
+    "SET amount = excluded.amount, updated_at = now()"
+)
+_ALL_SPEND = text(
+    "SELECT channel, campaign, month, currency, amount FROM scoring.spend "
+    "ORDER BY month, channel, campaign, currency"
+)
+_ACQUIRED = text(
+    "SELECT CAST(p.snapshot AS text) AS snapshot, CAST(s.record AS text) AS record "
+    "FROM scoring.profiles AS p LEFT JOIN scoring.scores AS s USING (customer_id)"
+)
 _SCORES_OF = text("SELECT CAST(record AS text) FROM scoring.scores WHERE customer_id = :id")
 _LOCK_CUSTOMERS = text(
     "SELECT pg_advisory_xact_lock(hashtext('retain:scoring:' || c)) "
@@ -197,6 +212,46 @@ class PostgresScoringStore:
                 for row in await self._connection.execute(statement)
             ]
         return figures
+
+    async def save_spend(self, spend: Spend) -> None:
+        """Set (not add to) the spend of a channel or campaign in a month: idempotent."""
+        await self._connection.execute(
+            _SAVE_SPEND,
+            {
+                "channel": spend.channel,
+                "campaign": spend.campaign or "",
+                "month": spend.month,
+                "currency": spend.currency,
+                "amount": spend.amount,
+            },
+        )
+
+    async def spend(self) -> list[Spend]:
+        return [
+            Spend(r.channel, r.campaign or None, r.month, Decimal(r.amount), r.currency)
+            for r in await self._connection.execute(_ALL_SPEND)
+        ]
+
+    async def acquired(self) -> list[Acquired]:
+        """Every customer's acquisition and value, for channel economics."""
+        found = []
+        for row in await self._connection.execute(_ACQUIRED):
+            profile = ProfileSnapshot.model_validate_json(row.snapshot)
+            record = orjson.loads(row.record) if row.record else {}
+            acquisition = profile.acquisition
+            found.append(
+                Acquired(
+                    acquisition.channel,
+                    acquisition.campaign,
+                    acquisition.affiliate,
+                    acquisition.first_touch_at or profile.activity.first_seen_at,
+                    profile.commerce.first_order_at,
+                    record.get("currency") or profile.commerce.currency,
+                    Decimal(record.get("clv_historical", 0)),
+                    Decimal(record.get("clv_predicted", 0)),
+                )
+            )
+        return found
 
     async def scores_of(self, customer_id: str) -> dict[str, Any] | None:
         record = await self._connection.scalar(_SCORES_OF, {"id": customer_id})

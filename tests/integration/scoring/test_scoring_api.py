@@ -1,6 +1,8 @@
 """The scoring admin API: a customer's scores, the model, a refit on demand that rescores."""
 
 import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -61,3 +63,51 @@ async def test_scores_model_and_refit_through_the_api(
     assert set(segments) == {"value_tier", "rfm_segment", "ladder_step", "lifecycle_stage"}
     assert (await _get(f"{scoring.url}/v1/scores/cus_unknown")).status_code == 404
     assert (await _get(f"{scoring.url}/v1/scores/%00")).status_code == 422
+
+
+async def test_spend_is_set_idempotently_and_channels_set_it_against_new_customers(
+    scoring: RunningService, storefront: Storefront
+) -> None:
+    user = f"chan-{uuid.uuid4().hex[:8]}"
+    await storefront.send([order(user, f"{user}-o1", 60.0)])
+    customer_id = customer_id_for(("user", user))
+
+    async def scored() -> bool:
+        return (await _get(f"{scoring.url}/v1/scores/{customer_id}")).status_code == 200
+
+    await wait_for(scored, seconds=60)
+    month = datetime.now(UTC).strftime("%Y-%m")
+    spend_url = f"{scoring.url}/v1/spend/direct/{month}"
+    async with httpx.AsyncClient(timeout=30) as client:
+        for amount in ("100", "150.50"):  # set, then set again: the last one holds
+            put = await client.put(
+                spend_url, json={"amount": amount, "currency": "EUR"}, headers=ADMIN
+            )
+            assert put.status_code == 200, put.text
+        bad = await client.put(spend_url, json={"amount": -1, "currency": "EUR"}, headers=ADMIN)
+        assert bad.status_code == 422
+        assert bad.json()["detail"][0]["loc"][-1] == "amount"
+        wrong_month = await client.put(
+            f"{scoring.url}/v1/spend/direct/2026-13",
+            json={"amount": 1, "currency": "EUR"},
+            headers=ADMIN,
+        )
+        assert wrong_month.status_code == 422
+        unknown = await client.put(
+            f"{scoring.url}/v1/spend/carrier-pigeon/{month}",
+            json={"amount": 1, "currency": "EUR"},
+            headers=ADMIN,
+        )
+        assert unknown.status_code == 422
+    rows = (await _get(f"{scoring.url}/v1/channels")).json()["channels"]
+    [direct] = [
+        r
+        for r in rows
+        if (r["channel"], r["month"], r["currency"], r["campaign"])
+        == ("direct", month, "EUR", None)
+    ]
+    assert direct["new_customers"] >= 1
+    assert Decimal(direct["spend"]) == Decimal("150.50")
+    assert Decimal(direct["cpa"]) == (Decimal("150.50") / direct["new_customers"]).quantize(
+        Decimal("0.01")
+    )
