@@ -1,15 +1,18 @@
 """The scoring admin API: a customer's scores, the model, a refit on demand that rescores."""
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from services.devstack.cli import main as cli_main
 from services.profile.domain.identity import customer_id_for
-from tests.integration.helpers import RunningService
+from tests.integration.helpers import ADMIN_TOKEN, RunningService
 from tests.integration.profile.conftest import ADMIN, Storefront, order, wait_for
 
 pytestmark = pytest.mark.integration
@@ -111,3 +114,27 @@ async def test_spend_is_set_idempotently_and_channels_set_it_against_new_custome
     assert Decimal(direct["cpa"]) == (Decimal("150.50") / direct["new_customers"]).quantize(
         Decimal("0.01")
     )
+
+
+async def test_the_cli_imports_a_spend_file_through_the_api(
+    scoring: RunningService, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spend_file = tmp_path / "spend.csv"
+    spend_file.write_text(
+        "channel,month,amount,currency,campaign\n"
+        "paid_search,2025-11,900.00,EUR,brand\n"
+        "social,2025-11,120,EUR,\n"
+    )
+    command = ["spend", "import", str(spend_file), "--url", scoring.url, "--token", ADMIN_TOKEN]
+    await asyncio.to_thread(cli_main, command)
+    assert "imported 2 spend row(s)" in capsys.readouterr().out
+    rows = (await _get(f"{scoring.url}/v1/channels")).json()["channels"]
+    spent = {(r["channel"], r["campaign"]): r["spend"] for r in rows if r["month"] == "2025-11"}
+    assert Decimal(spent[("paid_search", "brand")]) == Decimal(900)
+    assert Decimal(spent[("social", None)]) == Decimal(120)
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("channel,month,amount,currency\npigeon,2025-11,1,EUR\n")
+    with pytest.raises(SystemExit):
+        await asyncio.to_thread(cli_main, ["spend", "import", str(bad), "--url", scoring.url])
+    assert "line 2: channel 'pigeon'" in capsys.readouterr().err
