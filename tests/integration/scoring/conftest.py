@@ -8,6 +8,8 @@ from services.runtime.settings import ServiceSettings
 from tests.integration.helpers import RunningService, start_service
 from tests.integration.profile.conftest import (  # noqa: F401 (fixtures)
     ingest,
+    isolated_database,
+    processes,
     profile,
     storefront,
     write_key,
