@@ -33,7 +33,8 @@ def decode_profile(record: Record) -> Item:
         raise ValueError("a profiles.v1 record needs its key, the customer id")
     if record.value is None:  # a tombstone: the customer was erased
         return ProfileUpdate(record.key.decode(), None)
-    return ProfileUpdate(record.key.decode(), ProfileSnapshot.model_validate_json(record.value))
+    snapshot = ProfileSnapshot.model_validate_json(record.value)
+    return ProfileUpdate(record.key.decode(), snapshot, record.value)
 
 
 def decode_lifecycle(record: Record) -> Item:

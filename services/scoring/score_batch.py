@@ -26,7 +26,7 @@ from schemas.topics.lifecycle_v1 import (
 )
 from schemas.topics.profiles_v1 import ProfileSnapshot
 from services.runtime.messages import OutboxMessage
-from services.scoring.domain.score import LedgerOrder, ScoringModel, score_customer
+from services.scoring.domain.score import LedgerOrder, ScoringModel, score_customers
 from services.scoring.domain.standing import StandingRules
 from services.scoring.domain.transitions import Standing, transitions
 
@@ -37,6 +37,7 @@ class ProfileUpdate:
 
     customer_id: str
     snapshot: ProfileSnapshot | None
+    raw: bytes | None = None  # the record's JSON, stored as it came
 
 
 Item = ProfileUpdate | LifecycleEvent
@@ -53,7 +54,10 @@ class ScoringStore(Protocol):
     """What the use case needs from storage (PostgreSQL: store.py; tests: an in-memory one)."""
 
     async def lock_customers(self, customer_ids: Iterable[str]) -> None: ...
-    async def save_profiles(self, snapshots: Sequence[ProfileSnapshot]) -> None: ...
+    async def save_profiles(self, updates: Sequence[ProfileUpdate]) -> set[str]:
+        """Store the snapshots newer than the stored ones; returns those customers."""
+        ...
+
     async def add_orders(self, orders: Sequence[tuple[str, LedgerOrder]]) -> None: ...
     async def move_orders(self, moved: Mapping[str, str]) -> None: ...
     async def forget(self, customer_ids: Iterable[str]) -> set[str]: ...
@@ -79,7 +83,7 @@ class ScoreBatch:
     ) -> list[OutboxMessage]:
         now = now or datetime.now(UTC)
         await self._follow_refits(store)
-        snapshots: dict[str, ProfileSnapshot] = {}
+        snapshots: dict[str, ProfileUpdate] = {}
         erased: set[str] = set()
         merged: dict[str, str] = {}
         orders: list[tuple[str, LedgerOrder]] = []
@@ -89,8 +93,8 @@ class ScoreBatch:
                     erased.add(item.customer_id)
                 else:
                     known = snapshots.get(item.customer_id)
-                    if known is None or known.revision < item.snapshot.revision:
-                        snapshots[item.customer_id] = item.snapshot
+                    if known is None or _revision(known) < item.snapshot.revision:
+                        snapshots[item.customer_id] = item
             elif isinstance(item, CustomerErased):
                 erased.add(item.customer_id)
             elif isinstance(item, ProfilesMerged):
@@ -112,7 +116,9 @@ class ScoreBatch:
         # Two consumers (profiles.v1, lifecycle.v1) may touch one customer at once: take turns,
         # in one sorted order, before reading anything of theirs.
         await store.lock_customers(touched | erased | set(merged))
-        await store.save_profiles([s for s in snapshots.values() if s.customer_id not in erased])
+        written = await store.save_profiles(
+            [u for u in snapshots.values() if u.customer_id not in erased]
+        )
         await store.add_orders([(c, o) for c, o in orders if c not in erased])
         await store.move_orders(merged)
         forgotten = erased | set(merged)
@@ -122,7 +128,9 @@ class ScoreBatch:
         messages = [
             OutboxMessage(SCORES, customer_id.encode(), None) for customer_id in sorted(had_scores)
         ]
-        messages += await self.rescore(store, sorted(touched - forgotten), now)
+        # The snapshots this batch stored are the current ones: no need to read them back.
+        fresh = {c: u.snapshot for c, u in snapshots.items() if c in written and u.snapshot}
+        messages += await self.rescore(store, sorted(touched - forgotten), now, fresh)
         return messages
 
     async def _follow_refits(self, store: ScoringStore) -> None:
@@ -133,28 +141,32 @@ class ScoreBatch:
                 self.model = latest
 
     async def rescore(
-        self, store: ScoringStore, customer_ids: list[str], now: datetime
+        self,
+        store: ScoringStore,
+        customer_ids: list[str],
+        now: datetime,
+        known: Mapping[str, ProfileSnapshot] | None = None,
     ) -> list[OutboxMessage]:
         if not customer_ids:
             return []
-        profiles = await store.profiles(customer_ids)
+        known = known or {}
+        profiles = {**await store.profiles(c for c in customer_ids if c not in known), **known}
         ledger = await store.orders(customer_ids)
         stored = await store.lock_scores(customer_ids)
         saved = []
         messages: list[OutboxMessage] = []
-        for customer_id in customer_ids:
-            profile = profiles.get(customer_id)
-            if profile is None:  # orders before the profile: scored when the profile comes
-                continue
-            scores, standing = score_customer(
-                profile, ledger.get(customer_id, []), self.model, self._rules, now
-            )
-            record = orjson.loads(scores.model_dump_json())
+        # Orders before the profile: scored when the profile comes.
+        ready = [c for c in customer_ids if c in profiles]
+        scored = score_customers(
+            [(profiles[c], ledger.get(c, [])) for c in ready], self.model, self._rules, now
+        )
+        for customer_id, (scores, standing) in zip(ready, scored, strict=True):
+            value = scores.model_dump_json()
+            record = orjson.loads(value)
             before = stored.get(customer_id)
             if before is not None and _comparable(before.record) == _comparable(record):
                 continue
             revision = 1 if before is None else before.revision + 1
-            value = scores.model_dump_json()
             saved.append((customer_id, revision, value, standing))
             key = customer_id.encode()
             messages.append(OutboxMessage(SCORES, key, value.encode()))
@@ -170,3 +182,7 @@ class ScoreBatch:
             ]
         await store.save_scores(saved)
         return messages
+
+
+def _revision(update: ProfileUpdate) -> int:
+    return -1 if update.snapshot is None else update.snapshot.revision

@@ -20,7 +20,7 @@ from services.scoring.domain.recommend import CoPurchases
 from services.scoring.domain.rfm import RfmBounds
 from services.scoring.domain.score import LedgerOrder, ScoringModel
 from services.scoring.domain.transitions import Standing
-from services.scoring.score_batch import StoredScores
+from services.scoring.score_batch import ProfileUpdate, StoredScores
 
 _TRY_REFIT_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('retain:scoring:refit'))")
 _ALL_ORDERS = text(
@@ -82,7 +82,8 @@ _SAVE_PROFILES = text(
     "CAST(:ids AS text[]), CAST(:revisions AS bigint[]), CAST(:snapshots AS text[])"
     ") AS u(c, r, s) "
     "ON CONFLICT (customer_id) DO UPDATE SET revision = excluded.revision, "
-    "snapshot = excluded.snapshot WHERE p.revision < excluded.revision"
+    "snapshot = excluded.snapshot WHERE p.revision < excluded.revision "
+    "RETURNING customer_id"
 )
 _ADD_ORDERS = text(
     "INSERT INTO scoring.orders "
@@ -263,16 +264,26 @@ class PostgresScoringStore:
         if ids:
             await self._connection.execute(_LOCK_CUSTOMERS, {"ids": ids})
 
-    async def save_profiles(self, snapshots: Sequence[ProfileSnapshot]) -> None:
-        if snapshots:
-            await self._connection.execute(
+    async def save_profiles(self, updates: Sequence[ProfileUpdate]) -> set[str]:
+        """Keep each snapshot unless a higher revision is stored (the record's own JSON);
+        returns the customers whose snapshot was stored."""
+        kept = [u for u in updates if u.snapshot is not None]
+        if not kept:
+            return set()
+        return set(
+            await self._connection.scalars(
                 _SAVE_PROFILES,
                 {
-                    "ids": [s.customer_id for s in snapshots],
-                    "revisions": [s.revision for s in snapshots],
-                    "snapshots": [s.model_dump_json() for s in snapshots],
+                    "ids": [u.customer_id for u in kept],
+                    "revisions": [u.snapshot.revision for u in kept if u.snapshot],
+                    "snapshots": [
+                        u.raw.decode() if u.raw else u.snapshot.model_dump_json()
+                        for u in kept
+                        if u.snapshot
+                    ],
                 },
             )
+        )
 
     async def add_orders(self, orders: Sequence[tuple[str, LedgerOrder]]) -> None:
         if orders:

@@ -34,7 +34,7 @@ from services.scoring.domain.standing import (
     lifecycle_stage,
     value_tier,
 )
-from services.scoring.domain.summary import Purchase, summarize
+from services.scoring.domain.summary import CustomerSummary, Purchase, summarize
 from services.scoring.domain.transitions import Standing
 
 CENT = Decimal("0.01")
@@ -78,6 +78,59 @@ def main_currency(profile: ProfileSnapshot, orders: Sequence[LedgerOrder]) -> st
     return max(sorted(counted), key=counted.__getitem__) if counted else None
 
 
+@dataclass(frozen=True, slots=True)
+class _Prediction:
+    clv: Decimal
+    alive: float
+    purchases_30: float
+    purchases_90: float
+    next_order_at: datetime | None
+
+
+def _predictions(
+    summaries: Sequence[CustomerSummary | None],
+    model: ScoringModel,
+    rules: StandingRules,
+    now: datetime,
+) -> list[_Prediction | None]:
+    """The model's predictions for every customer with a summary, in one vectorised pass."""
+    bg, gg = model.fit.bgnbd, model.fit.gamma_gamma
+    found: list[_Prediction | None] = [None] * len(summaries)
+    rows = [i for i, s in enumerate(summaries) if s is not None]
+    if model.fit.status is not ModelStatus.FITTED or bg is None or gg is None or not rows:
+        return found
+    picked = [summaries[i] for i in rows]
+    columns = [
+        np.array([float(getattr(s, name)) for s in picked])
+        for name in ("frequency", "recency", "T", "monetary_value")
+    ]
+    p = predict(
+        bg,
+        gg,
+        *columns,
+        months=model.horizon_months,
+        monthly_discount_rate=model.monthly_discount_rate,
+    )
+    # From the start of today, as T counts whole days: the expected next order is stable
+    # within a day.
+    today = datetime.combine(now.date(), time(), tzinfo=UTC)
+    for n, i in enumerate(rows):
+        summary = picked[n]
+        assert summary is not None
+        alive = float(p.probability_alive[n])
+        wait_days = (bg.alpha + summary.T) / (bg.r + summary.frequency)
+        found[i] = _Prediction(
+            clv=Decimal(repr(float(p.lifetime_value[n]))).quantize(CENT),
+            alive=alive,
+            purchases_30=float(p.purchases_30_days[n]),
+            purchases_90=float(p.purchases_90_days[n]),
+            next_order_at=today + timedelta(days=wait_days)
+            if alive >= rules.alive_threshold
+            else None,
+        )
+    return found
+
+
 def score_customer(
     profile: ProfileSnapshot,
     orders: Sequence[LedgerOrder],
@@ -86,47 +139,51 @@ def score_customer(
     now: datetime,
 ) -> tuple[CustomerScores, Standing]:
     """The customer's scores.v1 record and standing; `orders` oldest first."""
-    currency = main_currency(profile, orders)
+    return score_customers([(profile, orders)], model, rules, now)[0]
+
+
+def score_customers(
+    customers: Sequence[tuple[ProfileSnapshot, Sequence[LedgerOrder]]],
+    model: ScoringModel,
+    rules: StandingRules,
+    now: datetime,
+) -> list[tuple[CustomerScores, Standing]]:
+    """Every customer's scores.v1 record and standing, the model's predictions computed for
+    all of them at once."""
+    currencies = [main_currency(profile, orders) for profile, orders in customers]
+    mine = [
+        [o for o in orders if o.currency == currency or o.currency is None]
+        for (_, orders), currency in zip(customers, currencies, strict=True)
+    ]
+    summaries = [summarize((Purchase(o.at, o.revenue) for o in own), now.date()) for own in mine]
+    predictions = _predictions(summaries, model, rules, now)
+    return [
+        _assemble(profile, orders, own, currency, prediction, model, rules, now)
+        for (profile, orders), own, currency, prediction in zip(
+            customers, mine, currencies, predictions, strict=True
+        )
+    ]
+
+
+def _assemble(
+    profile: ProfileSnapshot,
+    orders: Sequence[LedgerOrder],
+    mine: list[LedgerOrder],
+    currency: str | None,
+    prediction: _Prediction | None,
+    model: ScoringModel,
+    rules: StandingRules,
+    now: datetime,
+) -> tuple[CustomerScores, Standing]:
     historical: dict[str, Decimal] = {}
     _add(historical, profile.commerce.revenue_by_currency)
     _add(historical, profile.referrals.revenue_by_currency)
     clv_historical = historical.get(currency, Decimal(0)) if currency else Decimal(0)
-    mine = [o for o in orders if o.currency == currency or o.currency is None]
-    summary = summarize((Purchase(o.at, o.revenue) for o in mine), now.date())
-
-    fitted = model.fit.status is ModelStatus.FITTED and summary is not None
-    predicted = Decimal(0)
-    alive: float | None = None
-    purchases_30 = purchases_90 = None
-    next_order_at = None
-    if fitted and summary is not None and model.fit.bgnbd and model.fit.gamma_gamma:
-        x, t_x, T = (np.array([float(v)]) for v in (summary.frequency, summary.recency, summary.T))
-        m = np.array([float(summary.monetary_value)])
-        p = predict(
-            model.fit.bgnbd,
-            model.fit.gamma_gamma,
-            x,
-            t_x,
-            T,
-            m,
-            months=model.horizon_months,
-            monthly_discount_rate=model.monthly_discount_rate,
-        )
-        predicted = Decimal(repr(float(p.lifetime_value[0]))).quantize(CENT)
-        alive = float(p.probability_alive[0])
-        purchases_30 = float(p.purchases_30_days[0])
-        purchases_90 = float(p.purchases_90_days[0])
-        if alive >= rules.alive_threshold:
-            bg = model.fit.bgnbd
-            wait_days = (bg.alpha + summary.T) / (bg.r + summary.frequency)
-            # From the start of today, as T counts whole days: stable within a day.
-            today = datetime.combine(now.date(), time(), tzinfo=UTC)
-            next_order_at = today + timedelta(days=wait_days)
-
+    alive = None if prediction is None else prediction.alive
     facts = CustomerFacts(
         orders=[Order(o.at, o.revenue, o.categories) for o in mine],
         clv_historical=clv_historical,
-        clv_predicted=predicted,
+        clv_predicted=Decimal(0) if prediction is None else prediction.clv,
         probability_alive=alive,
         average_rating=profile.support.average_rating,
         emails_clicked=profile.email_engagement.clicked_count,
@@ -155,7 +212,7 @@ def score_customer(
         computed_at=now,
         currency=currency,
         clv_historical=clv_historical,
-        clv_predicted=predicted,
+        clv_predicted=Decimal(0) if prediction is None else prediction.clv,
         rfm=rfm,
         value_tier=tier,
         ladder_step=step,
@@ -164,10 +221,10 @@ def score_customer(
         model=model.fit.status.value,
         model_version=model.version,
         clv_historical_by_currency=historical,
-        expected_purchases_30_days=purchases_30,
-        expected_purchases_90_days=purchases_90,
+        expected_purchases_30_days=None if prediction is None else prediction.purchases_30,
+        expected_purchases_90_days=None if prediction is None else prediction.purchases_90,
         probability_alive=alive,
-        expected_next_order_at=next_order_at,
+        expected_next_order_at=None if prediction is None else prediction.next_order_at,
         recommendations=recommend(
             frozenset().union(*(o.products for o in orders)),
             model.co_purchases,

@@ -8,7 +8,7 @@ import orjson
 from schemas.topics.profiles_v1 import ProfileSnapshot
 from services.scoring.domain.score import LedgerOrder, ScoringModel
 from services.scoring.domain.transitions import Standing
-from services.scoring.score_batch import StoredScores
+from services.scoring.score_batch import ProfileUpdate, StoredScores
 
 
 @dataclass
@@ -20,11 +20,17 @@ class MemoryScoringStore:
     async def lock_customers(self, customer_ids: Iterable[str]) -> None:
         return None
 
-    async def save_profiles(self, snapshots: Sequence[ProfileSnapshot]) -> None:
-        for snapshot in snapshots:
+    async def save_profiles(self, updates: Sequence[ProfileUpdate]) -> set[str]:
+        written = set()
+        for update in updates:
+            snapshot = update.snapshot
+            if snapshot is None:
+                continue
             known = self.profiles_by_id.get(snapshot.customer_id)
             if known is None or known.revision < snapshot.revision:
                 self.profiles_by_id[snapshot.customer_id] = snapshot
+                written.add(snapshot.customer_id)
+        return written
 
     async def add_orders(self, orders: Sequence[tuple[str, LedgerOrder]]) -> None:
         for customer_id, order in orders:

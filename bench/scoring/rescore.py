@@ -1,0 +1,146 @@
+"""Incremental rescoring: profile changes folded into scores, in process, on a real PostgreSQL.
+
+    .venv/bin/python -m bench.scoring.rescore [--customers 20000] [--batch-size 500]
+
+Starts its own durable PostgreSQL on a free loopback port, migrates the scoring schema, fits a
+model on synthetic customers, then runs scoring's real handler (the consumer kit's
+transactional consumer: decode, the score use case, the PostgreSQL store, outbox, offsets) over
+profiles.v1 records for `--customers` customers with orders, in batches, without Kafka or the
+relay. Every record changes its customer's scores, so every one is published. Target (issue):
+20,000 profile changes/s from profiles.v1 consumed to scores.v1 committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import psutil
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bench.profile.run import postgres_processes
+from schemas.topics.profiles_v1 import Commerce, ProfileSnapshot
+from services.devstack.ports import free_port
+from services.devstack.postgres import LocalPostgres
+from services.runtime.db import create_engine, run_migrations
+from services.runtime.messages import OutboxMessage
+from services.runtime.outbox import Outbox
+from services.runtime.settings import Environment
+from services.runtime.transactional import TransactionalConsumer
+from services.scoring.domain.refit import refit
+from services.scoring.domain.score import LedgerOrder
+from services.scoring.domain.standing import StandingRules
+from services.scoring.main import decode_profile
+from services.scoring.score_batch import Item, ScoreBatch
+from services.scoring.settings import ScoringSettings
+from services.scoring.store import PostgresScoringStore
+
+TARGET = 20_000
+
+
+@dataclass(frozen=True)
+class _Record:
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+
+
+async def _run(args: argparse.Namespace, postgres: LocalPostgres) -> None:
+    settings = ScoringSettings(env=Environment.LOCAL, database_url=postgres.url)
+    await run_migrations(settings, "scoring")
+    engine = create_engine(settings)
+    now = datetime.now(UTC)
+    rules = StandingRules()
+    ledger = {
+        f"cus_{i:07d}": [
+            LedgerOrder(
+                f"o{i}-{n}",
+                now - timedelta(days=400 - 90 * n - i % 60),
+                Decimal(20 + i % 50),
+                "EUR",
+            )
+            for n in range(1 + i % 4)
+        ]
+        for i in range(args.customers)
+    }
+    model = refit(ledger, as_of=now.date(), version=1, rules=rules)
+    async with engine.begin() as connection:
+        store = PostgresScoringStore(connection)
+        await store.add_orders([(c, o) for c, orders in ledger.items() for o in orders])
+    score_batch = ScoreBatch(rules, model)
+
+    async def apply(connection: AsyncConnection, items: Sequence[Item]) -> list[OutboxMessage]:
+        return await score_batch(PostgresScoringStore(connection), items)
+
+    handler = TransactionalConsumer(
+        engine,
+        Outbox("scoring"),
+        group_id="bench",
+        dead_letter_topic="profiles.dlq.v1",
+        decode=decode_profile,
+        apply=apply,
+    )
+    records = []
+    for offset, (customer_id, orders) in enumerate(ledger.items()):
+        revenue = sum((o.revenue for o in orders), Decimal(0))
+        snapshot = ProfileSnapshot(
+            customer_id=customer_id,
+            revision=1,
+            updated_at=now,
+            commerce=Commerce(currency="EUR", revenue_by_currency={"EUR": revenue}),
+        )
+        records.append(
+            _Record(
+                "profiles.v1",
+                0,
+                offset,
+                0,
+                customer_id.encode(),
+                snapshot.model_dump_json().encode(),
+            )
+        )
+    me = psutil.Process()
+    database = postgres_processes(postgres)
+    ours = sum(me.cpu_times()[:2])
+    theirs = sum(sum(p.cpu_times()[:2]) for p in database)
+    started = time.perf_counter()
+    for start in range(0, len(records), args.batch_size):
+        await handler(records[start : start + args.batch_size])
+    elapsed = time.perf_counter() - started
+    own_cpu = sum(me.cpu_times()[:2]) - ours
+    db_cpu = sum(sum(p.cpu_times()[:2]) for p in postgres_processes(postgres)) - theirs
+    rate = len(records) / elapsed
+    print(
+        f"{len(records):,} profile changes rescored in {elapsed:.1f}s: {rate:,.0f}/s "
+        f"(target {TARGET:,}/s: {'pass' if rate >= TARGET else 'MISS'}); CPU: this process "
+        f"{own_cpu / len(records) * 1e6:.0f} us per change, PostgreSQL ~{db_cpu / len(records) * 1e6:.0f} us"
+    )
+    await engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--batch-size", type=int, default=500)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="retain-bench-") as workdir:
+        postgres = LocalPostgres(data_dir=Path(workdir) / "pg", port=free_port(), durable=True)
+        postgres.start()
+        try:
+            asyncio.run(_run(args, postgres))
+        finally:
+            postgres.stop()
+
+
+if __name__ == "__main__":
+    main()
