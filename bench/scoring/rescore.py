@@ -123,7 +123,8 @@ async def _run(args: argparse.Namespace, postgres: LocalPostgres) -> None:
     print(
         f"{len(records):,} profile changes rescored in {elapsed:.1f}s: {rate:,.0f}/s "
         f"(target {TARGET:,}/s: {'pass' if rate >= TARGET else 'MISS'}); CPU: this process "
-        f"{own_cpu / len(records) * 1e6:.0f} us per change, PostgreSQL ~{db_cpu / len(records) * 1e6:.0f} us"
+        f"{own_cpu / len(records) * 1e6:.0f} us per change, "
+        f"PostgreSQL ~{db_cpu / len(records) * 1e6:.0f} us"
     )
     await engine.dispose()
 
