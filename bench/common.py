@@ -7,6 +7,7 @@ one reaches the others.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.metadata
 import io
@@ -17,10 +18,12 @@ import pstats
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -351,3 +354,26 @@ def profile_summary(files: list[Path], limit: int = 30) -> str:
     # From the totals line on; pstats prints the file names first.
     start = next((i for i, line in enumerate(lines) if "function calls" in line), 0)
     return "\n".join(line.rstrip() for line in lines[start:] if line.strip())
+
+
+@dataclass(frozen=True)
+class InProcessRecord:
+    """A Kafka record as a consumer's handler sees it, to run the handler without Kafka."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+
+
+def with_durable_postgres(work: Callable[[LocalPostgres], Coroutine[Any, Any, None]]) -> None:
+    """Run `work` against a durable PostgreSQL of its own, started and stopped here."""
+    with tempfile.TemporaryDirectory(prefix="retain-bench-") as workdir:
+        postgres = LocalPostgres(data_dir=Path(workdir) / "pg", port=free_port(), durable=True)
+        postgres.start()
+        try:
+            asyncio.run(work(postgres))
+        finally:
+            postgres.stop()

@@ -12,20 +12,16 @@ breakdown (which inflates Python-heavy parts).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import pstats
-import tempfile
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import psutil
 
+from bench.common import InProcessRecord, with_durable_postgres
 from bench.profile.events import generate, touchpoint
 from bench.profile.run import postgres_processes
-from services.devstack.ports import free_port
 from services.devstack.postgres import LocalPostgres
 from services.profile.main import build_fold, decode_touchpoint
 from services.profile.settings import ProfileSettings
@@ -35,16 +31,6 @@ from services.runtime.settings import Environment
 from services.runtime.transactional import TransactionalConsumer
 
 
-@dataclass(frozen=True)
-class _Record:
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
-
-
 async def _run(args: argparse.Namespace, postgres: LocalPostgres) -> None:
     settings = ProfileSettings(env=Environment.LOCAL, database_url=postgres.url)
     await run_migrations(settings, "profile")
@@ -52,7 +38,9 @@ async def _run(args: argparse.Namespace, postgres: LocalPostgres) -> None:
     received_at = datetime.now(UTC)
     traffic = generate(args.events, args.customers)
     records = [
-        _Record("touchpoints.v1", 0, offset, 0, None, touchpoint(raw, received_at).to_json())
+        InProcessRecord(
+            "touchpoints.v1", 0, offset, 0, None, touchpoint(raw, received_at).to_json()
+        )
         for offset, raw in enumerate(traffic.events)
     ]
     handler = TransactionalConsumer(
@@ -97,13 +85,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--sort", default="cumulative", help="cProfile order, e.g. tottime")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="retain-bench-") as workdir:
-        postgres = LocalPostgres(data_dir=Path(workdir) / "pg", port=free_port(), durable=True)
-        postgres.start()
-        try:
-            asyncio.run(_run(args, postgres))
-        finally:
-            postgres.stop()
+    with_durable_postgres(lambda postgres: _run(args, postgres))
 
 
 if __name__ == "__main__":

@@ -13,21 +13,17 @@ relay. Every record changes its customer's scores, so every one is published. Ta
 from __future__ import annotations
 
 import argparse
-import asyncio
-import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import psutil
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bench.common import InProcessRecord, with_durable_postgres
 from bench.profile.run import postgres_processes
 from schemas.topics.profiles_v1 import Commerce, ProfileSnapshot
-from services.devstack.ports import free_port
 from services.devstack.postgres import LocalPostgres
 from services.runtime.db import create_engine, run_migrations
 from services.runtime.messages import OutboxMessage
@@ -43,16 +39,6 @@ from services.scoring.settings import ScoringSettings
 from services.scoring.store import PostgresScoringStore
 
 TARGET = 20_000
-
-
-@dataclass(frozen=True)
-class _Record:
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
 
 
 async def _run(args: argparse.Namespace, postgres: LocalPostgres) -> None:
@@ -100,7 +86,7 @@ async def _run(args: argparse.Namespace, postgres: LocalPostgres) -> None:
             commerce=Commerce(currency="EUR", revenue_by_currency={"EUR": revenue}),
         )
         records.append(
-            _Record(
+            InProcessRecord(
                 "profiles.v1",
                 0,
                 offset,
@@ -134,13 +120,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=500)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="retain-bench-") as workdir:
-        postgres = LocalPostgres(data_dir=Path(workdir) / "pg", port=free_port(), durable=True)
-        postgres.start()
-        try:
-            asyncio.run(_run(args, postgres))
-        finally:
-            postgres.stop()
+    with_durable_postgres(lambda postgres: _run(args, postgres))
 
 
 if __name__ == "__main__":
