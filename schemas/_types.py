@@ -26,7 +26,14 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
+def _out_of_range() -> PydanticCustomError:
+    return PydanticCustomError("datetime_range", "must be between 1970-01-01 and 2100-01-01")
+
+
 def _to_utc(value: datetime) -> datetime:
+    # Checked before converting too: converting year 1 or year 9999 to UTC can overflow.
+    if not EARLIEST.year - 1 <= value.year <= LATEST.year:
+        raise _out_of_range()
     zone = value.tzinfo
     if zone is None:  # SDKs send zone-less ISO strings; Segment reads those as UTC
         value = value.replace(tzinfo=UTC)
@@ -34,7 +41,7 @@ def _to_utc(value: datetime) -> datetime:
         value = value.astimezone(UTC)
     # Bounded so clock arithmetic (the corrected timestamp) can never overflow.
     if not EARLIEST.year <= value.year < LATEST.year:
-        raise PydanticCustomError("datetime_range", "must be between 1970-01-01 and 2100-01-01")
+        raise _out_of_range()
     return value
 
 

@@ -5,15 +5,14 @@ any other invalid parameter, instead of failing the query with a 500.
 """
 
 from base64 import urlsafe_b64decode, urlsafe_b64encode
-from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 from fastapi import Query
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, TypeAdapter, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic import AfterValidator, TypeAdapter
 from pydantic_core import PydanticCustomError
 
-from schemas._types import EARLIEST, LATEST, UtcDatetime
+from schemas._types import UtcDatetime
 
 
 def _without_nul(value: str | None) -> str | None:
@@ -30,19 +29,9 @@ length limit there keeps its own error ("string_too_long").
 """
 
 
-def _overflow_is_out_of_range(value: Any, validate: ValidatorFunctionWrapHandler) -> datetime:
-    try:
-        moment: datetime = validate(value)
-    except OverflowError:
-        # Year 1 or 9999 with a zone can leave the calendar on the way to UTC: out of range.
-        raise PydanticCustomError(
-            "datetime_range", f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}"
-        ) from None
-    return moment
-
-
-DbDatetime = Annotated[UtcDatetime, WrapValidator(_overflow_is_out_of_range)]
-"""An aware UTC datetime in UtcDatetime's range, rejected as out of range when it overflows."""
+DbDatetime = UtcDatetime
+"""An aware UTC datetime in UtcDatetime's range (which also refuses values that would
+overflow on the way to UTC)."""
 
 PositionT = TypeVar("PositionT")
 

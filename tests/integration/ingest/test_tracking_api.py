@@ -132,6 +132,32 @@ async def test_one_invalid_event_is_a_400_naming_the_field(
     assert {"properties.order_id", "properties.currency"} <= fields
 
 
+async def test_a_timestamp_that_overflows_in_utc_is_a_400_and_spares_the_rest_of_a_batch(
+    ingest_url: str, new_source: NewSource
+) -> None:
+    source = await new_source()
+    overflowing = {**ORDER, "messageId": "overflow-1", "timestamp": "0001-01-01T00:00:01+04:00"}
+    async with httpx.AsyncClient() as client:
+        single = await client.post(
+            f"{ingest_url}/v1/track", json=overflowing, headers=basic(source.key)
+        )
+        batch = await client.post(
+            f"{ingest_url}/v1/batch",
+            json={
+                "batch": [
+                    {**ORDER, "type": "track", "messageId": "ok-1"},
+                    {**overflowing, "type": "track"},
+                ]
+            },
+            headers=basic(source.key),
+        )
+    assert single.status_code == 400
+    assert [error["field"] for error in single.json()["errors"]] == ["timestamp"]
+    assert batch.status_code == 200
+    report = batch.json()
+    assert (report["accepted"], report["rejected"]) == (1, 1)
+
+
 async def test_size_limits_are_413_naming_the_limit(
     ingest_url: str, new_source: NewSource, settings: ServiceSettings
 ) -> None:

@@ -254,6 +254,15 @@ def test_absurd_timestamps_are_refused_with_the_range() -> None:
     assert errors == {"sentAt": "must be between 1970-01-01 and 2100-01-01"}
 
 
+@pytest.mark.parametrize("field", ["timestamp", "originalTimestamp", "sentAt"])
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:01+04:00", "9999-12-31T23:59:59-01:00"])
+def test_timestamps_whose_conversion_to_utc_overflows_are_refused_with_the_range(
+    field: str, value: str
+) -> None:
+    errors = errors_of({"type": "page", "anonymousId": "a", field: value})
+    assert errors == {field: "must be between 1970-01-01 and 2100-01-01"}
+
+
 def test_bad_timestamp_names_the_field() -> None:
     errors = errors_of({"type": "page", "anonymousId": "a", "timestamp": "yesterday"})
     assert errors == {"timestamp": "must be an ISO-8601 timestamp"}
