@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas._types import MAX_MONEY, Currency, Money
 from services.runtime.params import NulFree
-from services.scoring.domain.channels import ChannelFigures, Spend, channel_figures
+from services.scoring.domain.channels import ChannelFigures, Spend, acquired, channel_figures
 from services.scoring.refit_job import RefitBusyError, RefitJob
 from services.scoring.store import PostgresScoringStore, StoredModel, model_to_json
 
@@ -128,7 +128,8 @@ def scoring_router(engine: AsyncEngine, refits: RefitJob, admin: Any) -> APIRout
     async def channels() -> dict[str, Any]:
         async with engine.connect() as connection:
             store = PostgresScoringStore(connection)
-            rows = channel_figures(await store.acquired(), await store.spend())
+            customers = [acquired(p, s) for p, s in await store.profiles_with_scores()]
+            rows = channel_figures(customers, await store.spend())
         return {"channels": [_channel_view(row) for row in rows]}
 
     @router.get("/model", tags=["model"], summary="The current model: parameters, fit, bounds")

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.topics.profiles_v1 import ProfileSnapshot
-from services.scoring.domain.channels import Acquired, Spend
+from services.scoring.domain.channels import Spend
 from services.scoring.domain.clv import BgNbdParams, Fit, GammaGammaParams, ModelStatus
 from services.scoring.domain.recommend import CoPurchases
 from services.scoring.domain.rfm import RfmBounds
@@ -233,26 +233,15 @@ class PostgresScoringStore:
             for r in await self._connection.execute(_ALL_SPEND)
         ]
 
-    async def acquired(self) -> list[Acquired]:
-        """Every customer's acquisition and value, for channel economics."""
-        found = []
-        for row in await self._connection.execute(_ACQUIRED):
-            profile = ProfileSnapshot.model_validate_json(row.snapshot)
-            record = orjson.loads(row.record) if row.record else {}
-            acquisition = profile.acquisition
-            found.append(
-                Acquired(
-                    acquisition.channel,
-                    acquisition.campaign,
-                    acquisition.affiliate,
-                    acquisition.first_touch_at or profile.activity.first_seen_at,
-                    profile.commerce.first_order_at,
-                    record.get("currency") or profile.commerce.currency,
-                    Decimal(record.get("clv_historical", 0)),
-                    Decimal(record.get("clv_predicted", 0)),
-                )
+    async def profiles_with_scores(self) -> list[tuple[ProfileSnapshot, dict[str, Any]]]:
+        """Every customer's profile and latest scores record ({} before the first scoring)."""
+        return [
+            (
+                ProfileSnapshot.model_validate_json(row.snapshot),
+                orjson.loads(row.record) if row.record else {},
             )
-        return found
+            for row in await self._connection.execute(_ACQUIRED)
+        ]
 
     async def scores_of(self, customer_id: str) -> dict[str, Any] | None:
         record = await self._connection.scalar(_SCORES_OF, {"id": customer_id})

@@ -14,10 +14,13 @@ Money is kept per currency and never converted: spend in one currency meets the 
 main currency it is.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
+
+from schemas.topics.profiles_v1 import ProfileSnapshot
 
 CENT = Decimal("0.01")
 
@@ -91,6 +94,22 @@ class ChannelFigures:
 
     def _average(self, amount: Decimal) -> Decimal | None:
         return (amount / self.new_customers).quantize(CENT) if self.new_customers else None
+
+
+def acquired(profile: ProfileSnapshot, scores: Mapping[str, Any]) -> Acquired:
+    """A customer's acquisition from their profile, their value from their scores.v1 record
+    (none yet: 0). Without a first touch, the first time they were seen counts."""
+    acquisition = profile.acquisition
+    return Acquired(
+        acquisition.channel,
+        acquisition.campaign,
+        acquisition.affiliate,
+        acquisition.first_touch_at or profile.activity.first_seen_at,
+        profile.commerce.first_order_at,
+        scores.get("currency") or profile.commerce.currency,
+        Decimal(scores.get("clv_historical", 0)),
+        Decimal(scores.get("clv_predicted", 0)),
+    )
 
 
 def channel_figures(customers: Iterable[Acquired], spend: Iterable[Spend]) -> list[ChannelFigures]:

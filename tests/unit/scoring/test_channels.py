@@ -59,3 +59,24 @@ def test_channel_wide_spend_is_shared_exactly_across_campaigns(
     ]
     rows = channel_figures(customers, [Spend("email", None, "2026-01", amount, "EUR")])
     assert sum(r.spend or 0 for r in rows) == amount  # never more, never less, in cents
+
+
+def test_a_customer_without_a_first_touch_counts_from_when_first_seen() -> None:
+    from schemas.topics.profiles_v1 import Activity, Commerce, ProfileSnapshot
+    from services.scoring.domain.channels import acquired
+
+    profile = ProfileSnapshot(
+        customer_id="c1",
+        revision=1,
+        updated_at=FEB,
+        activity=Activity(first_seen_at=JAN),
+        commerce=Commerce(currency="EUR", first_order_at=FEB),
+    )
+    unscored = acquired(profile, {})
+    assert (unscored.first_touch_at, unscored.currency, unscored.clv_historical) == (
+        JAN,
+        "EUR",
+        Decimal(0),
+    )
+    scored = acquired(profile, {"currency": "USD", "clv_historical": "12.5"})
+    assert (scored.currency, scored.clv_historical) == ("USD", Decimal("12.5"))
