@@ -50,13 +50,19 @@ class FirstOrder(_Lifecycle):
 
 
 class OrderCompleted(_Lifecycle):
-    """Every order, for post-purchase journeys personalised by what was bought."""
+    """Every order, imported history included: scoring's per-order ledger, and post-purchase
+    journeys personalised by what was bought (those skip `historical` orders)."""
 
     type: Literal["order_completed"]
     order_id: Id
     revenue: Money
     currency: Currency | None = None
     items: list[CartItem] = Field(default_factory=list)
+    historical: bool = Field(
+        default=False,
+        description="Older than 30 days when folded (an import of past orders): a fact for the "
+        "ledger, news for no journey",
+    )
 
 
 class _CartState(_Lifecycle):

@@ -28,7 +28,9 @@ from services.profile.domain.state import ProfileState
 
 SIGNAL_MAX_AGE = timedelta(days=30)
 """Orders and cart activity older than this (by event time) are history, not news: importing
-past orders must not start post-purchase or abandoned-cart emails. Consent always counts."""
+past orders must not start post-purchase or abandoned-cart emails. Such orders are still
+announced, marked `historical`, because scoring's ledger needs every order; consent always
+counts."""
 
 
 def lifecycle_signals(
@@ -58,19 +60,19 @@ def lifecycle_signals(
             )
     new = [o for oid, o in after.orders.items() if oid not in before.orders]
     for order in sorted(new, key=lambda o: (o.first_at, o.order_id)):
-        if order.first_at >= horizon:
-            out.append(
-                OrderCompletedSignal(
-                    type="order_completed",
-                    event_id=derived_event_id("order_completed", customer_id, order.order_id),
-                    customer_id=customer_id,
-                    occurred_at=order.first_at,
-                    order_id=order.order_id,
-                    revenue=order.revenue,
-                    currency=order.currency,
-                    items=[cart_item(item) for item in order.items],
-                )
+        out.append(
+            OrderCompletedSignal(
+                type="order_completed",
+                event_id=derived_event_id("order_completed", customer_id, order.order_id),
+                customer_id=customer_id,
+                occurred_at=order.first_at,
+                order_id=order.order_id,
+                revenue=order.revenue,
+                currency=order.currency,
+                items=[cart_item(item) for item in order.items],
+                historical=order.first_at < horizon,
             )
+        )
     activity = after.cart_activity
     if activity is not None and activity != before.cart_activity and activity.at >= horizon:
         cart = open_cart(after, main_currency(order_figures(after)))

@@ -295,6 +295,8 @@ def test_signals_announce_each_order_once_whatever_the_batches(
     assert completed == Counter(list(state.orders))
     assert kinds["first_order"] == (1 if state.orders else 0)
     assert len({s.event_id for s in signals}) == len(signals)
-    # Seen from long after, the history starts no journey; consent still counts.
+    # Seen from long after, the history is announced as such (for the ledger) and is news for
+    # no journey; consent still counts.
     late = lifecycle_signals(EMPTY, state, customer_id="c1", now=at(72), max_age=timedelta(0))
-    assert {s.type for s in late} <= {"consent_changed"}
+    assert {s.type for s in late} <= {"consent_changed", "order_completed"}
+    assert all(s.historical for s in late if s.type == "order_completed")

@@ -109,7 +109,7 @@ def test_consent_changed_only_when_the_status_changes() -> None:
     assert (signal.status, signal.source) == ("opted_out", "Unsubscribed")
 
 
-def test_history_older_than_max_age_starts_no_journey_but_consent_still_counts() -> None:
+def test_history_older_than_max_age_is_announced_as_history_and_consent_still_counts() -> None:
     ev = Events()
     imported = fold(
         EMPTY,
@@ -120,9 +120,14 @@ def test_history_older_than_max_age_starts_no_journey_but_consent_still_counts()
         ],
     )
     now = at(3) + timedelta(days=31)
-    assert [s.type for s in lifecycle_signals(EMPTY, imported, customer_id="c1", now=now)] == [
-        "consent_changed"
-    ]
+    order, consent = lifecycle_signals(EMPTY, imported, customer_id="c1", now=now)
+    # The order is a fact for scoring's ledger, marked as history so no journey starts from it;
+    # no first order or cart activity is news.
+    assert isinstance(order, OrderCompleted)
+    assert (order.order_id, order.historical) == ("o1", True)
+    assert isinstance(consent, ConsentChanged)
+    fresh = lifecycle_signals(EMPTY, imported, customer_id="c1", now=at(4))
+    assert [s.historical for s in fresh if isinstance(s, OrderCompleted)] == [False]
 
 
 def test_a_merge_is_announced_with_the_same_id_however_its_absorbed_ids_are_listed() -> None:
