@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
+from datetime import timedelta
 
 from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,8 +18,8 @@ from services.runtime.messages import OutboxMessage
 from services.runtime.service import Service, run_service
 from services.scoring.api import scoring_router
 from services.scoring.domain.refit import RefitSettings
+from services.scoring.domain.schedule import RefitSchedule
 from services.scoring.domain.score import unfitted_model
-from services.scoring.domain.standing import StandingRules
 from services.scoring.refit_job import RefitJob
 from services.scoring.score_batch import Item, ProfileUpdate, ScoreBatch
 from services.scoring.settings import ScoringSettings
@@ -44,7 +45,7 @@ def decode_lifecycle(record: Record) -> Item:
 async def build(settings: ScoringSettings, resources: AsyncExitStack) -> Service:
     infrastructure = await open_infrastructure(SERVICE, settings, resources)
     kit = ConsumerKit(settings, infrastructure, schema=SERVICE)
-    rules = StandingRules()
+    rules = settings.standing_rules()
     async with infrastructure.engine.connect() as connection:
         latest = await PostgresScoringStore(connection).latest_model()
     score_batch = ScoreBatch(rules, latest or unfitted_model())
@@ -58,7 +59,7 @@ async def build(settings: ScoringSettings, resources: AsyncExitStack) -> Service
             monthly_discount_rate=settings.clv_monthly_discount_rate,
         ),
         kit.relay_wakeup,
-        every_seconds=settings.refit_interval_seconds,
+        RefitSchedule(timedelta(seconds=settings.refit_interval_seconds), settings.refit_at),
     )
 
     async def score(connection: AsyncConnection, items: Sequence[Item]) -> Sequence[OutboxMessage]:

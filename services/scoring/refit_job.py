@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.runtime.outbox import Outbox
 from services.runtime.stopping import wait_or_stop
 from services.scoring.domain.refit import RefitSettings, refit
+from services.scoring.domain.schedule import RefitSchedule
 from services.scoring.domain.score import ScoringModel
 from services.scoring.domain.standing import StandingRules
 from services.scoring.score_batch import ScoreBatch
@@ -37,8 +38,7 @@ class RefitJob:
         rules: StandingRules,
         settings: RefitSettings,
         relay_wakeup: asyncio.Event,
-        *,
-        every_seconds: float,
+        schedule: RefitSchedule,
     ) -> None:
         self._engine = engine
         self._outbox = outbox
@@ -46,7 +46,7 @@ class RefitJob:
         self._rules = rules
         self._settings = settings
         self._relay_wakeup = relay_wakeup
-        self._every = every_seconds
+        self._schedule = schedule
 
     @property
     def current_model(self) -> ScoringModel:
@@ -99,8 +99,12 @@ class RefitJob:
             after = page[-1]
 
     async def run(self, stop: asyncio.Event) -> None:
-        """The schedule: a refit every `every_seconds`, the first one after the first wait."""
-        while not await wait_or_stop(stop, self._every):
+        """The schedule: the first refit after the first wait, never at start-up."""
+        while True:
+            now = datetime.now(UTC)
+            wait = (self._schedule.next_after(now) - now).total_seconds()
+            if await wait_or_stop(stop, wait):
+                return
             try:
                 await self.run_once()
             except RefitBusyError:

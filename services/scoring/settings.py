@@ -1,6 +1,12 @@
+from datetime import time
+from decimal import Decimal
+
 from pydantic import AliasChoices, Field
 
 from services.runtime.settings import ServiceSettings
+from services.scoring.domain.standing import StandingRules
+
+_RULES = StandingRules()  # the documented defaults
 
 
 class ScoringSettings(ServiceSettings):
@@ -16,7 +22,35 @@ class ScoringSettings(ServiceSettings):
     refit_interval_seconds: float = Field(
         default=86_400, gt=0, description="How often the model is refitted (default daily)"
     )
+    refit_at: time | None = Field(
+        default=None,
+        description="Refit once a day at this UTC time of day (HH:MM) instead of every interval",
+    )
     clv_horizon_months: int = Field(default=12, ge=1, le=120, description="Predicted CLV horizon")
     clv_monthly_discount_rate: float = Field(
         default=0.01, ge=0, le=1, description="Monthly discount rate of predicted CLV"
     )
+
+    # The standing rules (services/scoring/domain/standing.py says what each one means).
+    tier_top_share: float = Field(default=_RULES.top_share, gt=0, le=1)
+    tier_potential_ratio: Decimal = Field(default=_RULES.potential_ratio, gt=0)
+    ladder_alive_threshold: float = Field(default=_RULES.alive_threshold, ge=0, le=1)
+    ladder_good_rating: float = Field(default=_RULES.good_rating, ge=1, le=5)
+    ladder_affiliate_trait: str = Field(default=_RULES.affiliate_trait, min_length=1)
+    stage_lapsed_threshold: float = Field(default=_RULES.lapsed_threshold, ge=0, le=1)
+    stage_silent_intervals: float = Field(default=_RULES.silent_intervals, gt=0)
+    stage_one_time_silence_days: int = Field(default=_RULES.one_time_silence_days, ge=1)
+    stage_acquisition_days: int = Field(default=_RULES.acquisition_days, ge=1)
+
+    def standing_rules(self) -> StandingRules:
+        return StandingRules(
+            top_share=self.tier_top_share,
+            potential_ratio=self.tier_potential_ratio,
+            alive_threshold=self.ladder_alive_threshold,
+            good_rating=self.ladder_good_rating,
+            affiliate_trait=self.ladder_affiliate_trait,
+            lapsed_threshold=self.stage_lapsed_threshold,
+            silent_intervals=self.stage_silent_intervals,
+            one_time_silence_days=self.stage_one_time_silence_days,
+            acquisition_days=self.stage_acquisition_days,
+        )

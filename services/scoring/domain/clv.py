@@ -32,6 +32,12 @@ Array = npt.NDArray[np.float64]
 
 DAYS_PER_MONTH = 30  # the models' month, as the CLV literature and lifetimes count it
 _LOG_BOUND = 25.0  # parameters between e^-25 and e^25: far beyond any data, never infinite
+# The line search can fail (ABNORMAL) on a flat ridge: a and b (or q and v) growing together
+# when a small shop's customers drop out (or spend) alike, so the Beta (or Gamma) collapses to a
+# point. The optimum is reached in all that matters when moving any log-parameter by one
+# changes the mean log-likelihood by less than this; predictions no longer move along the ridge.
+_FLAT_GRADIENT = 1e-3
+_LINE_SEARCH_FAILED = 2  # L-BFGS-B's status for ABNORMAL
 
 
 class ModelStatus(StrEnum):
@@ -203,11 +209,25 @@ def _minimise(
     )
     if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
         raise FloatingPointError(f"the likelihood is not finite at the optimum: {result.message}")
-    if not result.success:
+    flat = result.status == _LINE_SEARCH_FAILED and np.max(np.abs(result.jac)) <= _FLAT_GRADIENT
+    if not (result.success or flat):
         raise ArithmeticError(f"the optimiser did not converge: {result.message}")
     if np.any(np.abs(result.x) >= _LOG_BOUND - 1e-6):
         raise ArithmeticError("a parameter ran to the edge of its range: the data do not pin it")
     return np.asarray(result.x, dtype=np.float64), -float(result.fun) * total
+
+
+def _check_predictions(params: BgNbdParams, histories: list[Array]) -> None:
+    """Parameters far out on a ridge (r and alpha growing together when every customer buys
+    at one rate) can fit and still overflow the predictions: such a model is no model."""
+    x, t_x, T = histories
+    year = _expected_purchases(params, 365, x, t_x, T)
+    alive = probability_alive(params, x, t_x, T)
+    if not (np.all(np.isfinite(year)) and np.all(np.isfinite(alive))):
+        raise ArithmeticError(
+            f"the fitted parameters (r={params.r:.3g}, alpha={params.alpha:.3g}) predict "
+            "non-finite values: the data do not pin them"
+        )
 
 
 def fit(
@@ -234,10 +254,11 @@ def fit(
         )
     try:
         with np.errstate(all="ignore"):  # failures show as non-finite results, checked below
-            columns, weights = _grouped(frequency, recency, T)
+            histories, weights = _grouped(frequency, recency, T)
             bg, bg_ll = _minimise(
-                _bgnbd_value_and_gradient, np.zeros(4), columns, weights, settings
+                _bgnbd_value_and_gradient, np.zeros(4), histories, weights, settings
             )
+            _check_predictions(BgNbdParams(*np.exp(bg)), histories)
             # Purchase values are amounts, rarely equal: no grouping to gain.
             columns = [frequency[repeat], monetary_value[repeat]]
             weights = np.ones(repeat_customers)

@@ -2,6 +2,8 @@
 likelihood's, and it never raises: thin or broken data give a status and a reason."""
 
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -85,6 +87,25 @@ def test_thin_data_is_reported_not_fitted() -> None:
     assert result.bgnbd is None
 
 
+def test_a_small_shop_whose_customers_behave_alike_still_gets_a_model() -> None:
+    # Nearly one drop-out probability and one spend level for everyone: the likelihood is a flat
+    # ridge where a and b (q and v) grow together, and the line search stops on it.
+    alike_bgnbd = BgNbdParams(r=0.4, alpha=15.0, a=800.0, b=2500.0)
+    alike_spend = GammaGammaParams(p=6.0, q=400.0, v=1500.0)
+    fitted = 0
+    for seed in range(10):
+        people = simulate(alike_bgnbd, alike_spend, 150, seed=seed)
+        result = fit(people.frequency, people.recency, people.T, people.monetary_value)
+        if result.status is ModelStatus.FITTED:
+            fitted += 1
+            assert result.bgnbd is not None
+            alive = probability_alive(result.bgnbd, people.frequency, people.recency, people.T)
+            assert np.all((alive >= 0) & (alive <= 1))
+        else:  # what stays unfitted is said, never raised
+            assert result.reason
+    assert fitted >= 8
+
+
 def test_broken_data_make_a_failed_fit_with_a_reason_never_an_exception() -> None:
     people = simulate(TRUE_BGNBD, TRUE_GAMMA_GAMMA, 5_000, seed=2)
     recency = people.recency.copy()
@@ -92,6 +113,30 @@ def test_broken_data_make_a_failed_fit_with_a_reason_never_an_exception() -> Non
     result = fit(people.frequency, recency, people.T, people.monetary_value)
     assert result.status is ModelStatus.FAILED
     assert result.reason
+
+
+def test_customers_buying_at_one_rate_forever_give_a_failed_fit_not_overflowing_scores() -> None:
+    # No one drops out and everyone buys at one rate: the likelihood keeps rising as r and
+    # alpha grow together, to parameters whose predictions overflow.
+    rng = np.random.default_rng(2026)
+    frequency, recency, T = [], [], []
+    for i in range(140):
+        days = np.sort(rng.choice(np.arange(1, 360), size=1 + i % 4, replace=False))[::-1]
+        summary = summarize(
+            [
+                Purchase(datetime(2026, 12, 2, tzinfo=UTC) - timedelta(days=int(d)), Decimal(20))
+                for d in days
+            ],
+            date(2026, 12, 2),
+        )
+        assert summary is not None
+        frequency.append(summary.frequency)
+        recency.append(summary.recency)
+        T.append(summary.T)
+    x, t_x, age = (np.array(c, dtype=np.float64) for c in (frequency, recency, T))
+    result = fit(x, t_x, age, np.full(140, 20.0))
+    assert result.status is ModelStatus.FAILED
+    assert "do not pin them" in (result.reason or "")
 
 
 def test_predictions_behave_as_the_model_says() -> None:
