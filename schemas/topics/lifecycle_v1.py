@@ -37,9 +37,14 @@ class StageChanged(_Lifecycle):
 
 class SegmentChanged(_Lifecycle):
     type: Literal["segment_changed"]
-    dimension: Literal["value_tier", "rfm_segment", "ladder_step"]
+    dimension: Literal["value_tier", "rfm_segment", "ladder_step", "churn_risk"]
     from_segment: str | None = Field(max_length=64)
     to_segment: str = Field(max_length=64)
+    direction: Literal["up", "down"] | None = Field(
+        default=None,
+        description="For ranked dimensions (value tier, ladder step, churn risk band: low, "
+        "medium, high): up when the new segment ranks higher; null for RFM segments and firsts",
+    )
 
 
 class FirstOrder(_Lifecycle):
@@ -73,6 +78,23 @@ class _CartState(_Lifecycle):
     currency: Currency | None = None
     last_activity_at: UtcDatetime
     checkout_started: bool = False
+
+
+class SignedUp(_Lifecycle):
+    """The customer created an account (a Signed Up event): welcome journeys start here."""
+
+    type: Literal["signed_up"]
+    method: Text | None = None
+
+
+class ReferralConverted(_Lifecycle):
+    """Announced on the referrer's key: a customer they referred placed their first order."""
+
+    type: Literal["referral_converted"]
+    referred_customer_id: Id
+    order_id: Id
+    revenue: Money
+    currency: Currency | None = None
 
 
 class CartActivity(_CartState):
@@ -111,6 +133,8 @@ LifecycleEvent = Annotated[
     | SegmentChanged
     | FirstOrder
     | OrderCompleted
+    | SignedUp
+    | ReferralConverted
     | CartActivity
     | CartAbandoned
     | ConsentChanged
