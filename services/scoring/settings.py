@@ -1,7 +1,8 @@
 from datetime import time
 from decimal import Decimal
+from typing import Self
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 
 from services.runtime.settings import ServiceSettings
 from services.scoring.domain.standing import StandingRules
@@ -41,6 +42,16 @@ class ScoringSettings(ServiceSettings):
     stage_silent_intervals: float = Field(default=_RULES.silent_intervals, gt=0)
     stage_one_time_silence_days: int = Field(default=_RULES.one_time_silence_days, ge=1)
     stage_acquisition_days: int = Field(default=_RULES.acquisition_days, ge=1)
+    churn_medium_threshold: float = Field(default=_RULES.churn_medium, ge=0, le=1)
+    churn_high_threshold: float = Field(default=_RULES.churn_high, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _bands_in_order(self) -> Self:
+        if self.churn_medium_threshold > self.churn_high_threshold:
+            raise ValueError(
+                "RETAIN_CHURN_MEDIUM_THRESHOLD must not be above RETAIN_CHURN_HIGH_THRESHOLD"
+            )
+        return self
 
     def standing_rules(self) -> StandingRules:
         return StandingRules(
@@ -53,4 +64,6 @@ class ScoringSettings(ServiceSettings):
             silent_intervals=self.stage_silent_intervals,
             one_time_silence_days=self.stage_one_time_silence_days,
             acquisition_days=self.stage_acquisition_days,
+            churn_medium=self.churn_medium_threshold,
+            churn_high=self.churn_high_threshold,
         )

@@ -141,6 +141,7 @@ def _standing_out(standing: Standing) -> str:
             "value_tier": standing.value_tier,
             "ladder_step": standing.ladder_step,
             "rfm_segment": standing.rfm_segment,
+            "churn_band": standing.churn_band,
         }
     ).decode()
 

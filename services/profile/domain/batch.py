@@ -12,7 +12,8 @@ everything decided about them is decided in this module, without I/O:
 - an identified customer's snapshot shows the userId its id derives from (`snapshot_for`);
 - what a batch announces: the new snapshot of every changed customer, a tombstone for every
   absorbed id, the lifecycle signals of each fold and one profiles_merged per survivor
-  (`announcements`); what an erasure announces (`erasure_announcements`).
+  (`announcements`), and referral_converted to the referrer of a customer's first order;
+  what an erasure announces (`erasure_announcements`).
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,10 +22,16 @@ from datetime import datetime
 from decimal import Decimal
 
 from schemas.topics import LIFECYCLE, PROFILES
+from schemas.topics.lifecycle_v1 import FirstOrder
 from schemas.topics.profiles_v1 import ProfileSnapshot
 from schemas.topics.touchpoints_v1 import Touchpoint
 from services.profile.domain.identity import Identity, Links, Resolution, customer_id_for
-from services.profile.domain.signals import customer_erased, lifecycle_signals, profiles_merged
+from services.profile.domain.signals import (
+    customer_erased,
+    lifecycle_signals,
+    profiles_merged,
+    referral_converted,
+)
 from services.profile.domain.snapshot import LoyaltyRule, to_snapshot, with_cross_customer_figures
 from services.profile.domain.state import ProfileState, merge
 from services.runtime.messages import OutboxMessage
@@ -204,6 +211,13 @@ def announcements(
         messages += [
             OutboxMessage(LIFECYCLE, key, signal.model_dump_json().encode()) for signal in signals
         ]
+        referrer = snapshot.acquisition.referred_by_customer_id
+        for first in (s for s in signals if isinstance(s, FirstOrder)):
+            if referrer is not None and referrer != customer_id:
+                thanks = referral_converted(referrer, first)
+                messages.append(
+                    OutboxMessage(LIFECYCLE, referrer.encode(), thanks.model_dump_json().encode())
+                )
     return snapshots, messages
 
 

@@ -261,6 +261,7 @@ def _order_cancelled(s: ProfileState, ev: OrderCancelledEvent, at: datetime, mid
 
 def _signed_up(s: ProfileState, ev: SignedUpEvent, at: datetime, mid: str) -> None:
     p = ev.properties
+    s.signed_up = earliest(s.signed_up, Register(at, mid, p.type or ""))
     _email(s, p.email, at, mid)
     if p.referral_code:
         s.referral_code = earliest(s.referral_code, Register(at, mid, p.referral_code))

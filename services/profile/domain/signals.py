@@ -1,5 +1,6 @@
 """Lifecycle signals the profile service announces: those that follow from a fold (first order,
-orders, cart activity, consent), and merges and erasures.
+orders, sign-up, cart activity, consent), a referred customer's first order on the referrer's
+key, and merges and erasures.
 
 Each event_id is derived from the customer and the event that caused the signal, so a batch
 folded again after a crash announces the same ids and downstream consumers act once.
@@ -14,6 +15,8 @@ from schemas.topics.lifecycle_v1 import (
     FirstOrder,
     LifecycleEvent,
     ProfilesMerged,
+    ReferralConverted,
+    SignedUp,
     derived_event_id,
 )
 from schemas.topics.lifecycle_v1 import OrderCompleted as OrderCompletedSignal
@@ -73,6 +76,17 @@ def lifecycle_signals(
                 historical=order.first_at < horizon,
             )
         )
+    signed_up = after.signed_up
+    if before.signed_up is None and signed_up is not None and signed_up.at >= horizon:
+        out.append(
+            SignedUp(
+                type="signed_up",
+                event_id=derived_event_id("signed_up", customer_id, signed_up.message_id),
+                customer_id=customer_id,
+                occurred_at=signed_up.at,
+                method=signed_up.value or None,
+            )
+        )
     activity = after.cart_activity
     if activity is not None and activity != before.cart_activity and activity.at >= horizon:
         cart = open_cart(after, main_currency(order_figures(after)))
@@ -108,6 +122,20 @@ def lifecycle_signals(
             )
         )
     return out
+
+
+def referral_converted(referrer_id: str, first: FirstOrder) -> ReferralConverted:
+    """On the referrer's key: someone they referred placed their first order."""
+    return ReferralConverted(
+        type="referral_converted",
+        event_id=derived_event_id("referral_converted", referrer_id, first.event_id),
+        customer_id=referrer_id,
+        occurred_at=first.occurred_at,
+        referred_customer_id=first.customer_id,
+        order_id=first.order_id,
+        revenue=first.revenue,
+        currency=first.currency,
+    )
 
 
 def profiles_merged(customer_id: str, absorbed: list[str], now: datetime) -> ProfilesMerged:

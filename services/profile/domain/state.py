@@ -195,6 +195,7 @@ class ProfileState:
     referral_code: Register[str] | None = None
     referrer_user_id: Register[str] | None = None
     affiliate: Register[str] | None = None
+    signed_up: Register[str] | None = None  # the first Signed Up; value: how ("" if unsaid)
     # activity
     first_seen_at: datetime | None = None
     last_seen_at: datetime | None = None
@@ -252,6 +253,7 @@ class ProfileState:
         self.referral_code = earliest(self.referral_code, other.referral_code)
         self.referrer_user_id = earliest(self.referrer_user_id, other.referrer_user_id)
         self.affiliate = earliest(self.affiliate, other.affiliate)
+        self.signed_up = earliest(self.signed_up, other.signed_up)
         self.first_seen_at = min_time(self.first_seen_at, other.first_seen_at)
         self.last_seen_at = max_time(self.last_seen_at, other.last_seen_at)
         self.page_views += other.page_views
@@ -312,6 +314,7 @@ class ProfileState:
             "referral_code": _reg_out(self.referral_code),
             "referrer_user_id": _reg_out(self.referrer_user_id),
             "affiliate": _reg_out(self.affiliate),
+            "signed_up": _reg_out(self.signed_up),
             "first_seen_at": _time_out(self.first_seen_at),
             "last_seen_at": _time_out(self.last_seen_at),
             "page_views": self.page_views,
@@ -364,6 +367,7 @@ class ProfileState:
             referral_code=_reg_in(get("referral_code"), str),
             referrer_user_id=_reg_in(get("referrer_user_id"), str),
             affiliate=_reg_in(get("affiliate"), str),
+            signed_up=_reg_in(get("signed_up"), str),
             first_seen_at=_time_in(get("first_seen_at")),
             last_seen_at=_time_in(get("last_seen_at")),
             page_views=int(get("page_views", 0)),

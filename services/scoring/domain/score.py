@@ -30,6 +30,7 @@ from services.scoring.domain.standing import (
     CustomerFacts,
     Order,
     StandingRules,
+    churn_band,
     ladder_step,
     lifecycle_stage,
     value_tier,
@@ -231,7 +232,7 @@ def _assemble(
             count=model.recommendations,
         ),
     )
-    standing = Standing(stage, tier, step, segment)
+    standing = Standing(stage, tier, step, segment, churn_band(scores.churn_risk, rules))
     return scores, standing
 
 

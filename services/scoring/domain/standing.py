@@ -26,6 +26,9 @@ Lifecycle stage (the first that holds):
 - expansion: a repeat buyer whose latest order shows growth (a shorter interval than their
   usual, a larger value than their average, or a category they had not bought);
 - retention: a repeat buyer, alive, steady.
+
+Churn-risk band, on churn risk (1 - P(alive); without a model 1 when lapsed, else 0): high
+from `churn_high`, medium from `churn_medium`, else low.
 """
 
 from collections.abc import Sequence
@@ -33,9 +36,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from itertools import pairwise
+from typing import Literal
 
 from schemas.topics.scores_v1 import LadderStep, LifecycleStage, ValueTier
 
+ChurnBand = Literal["low", "medium", "high"]
+CHURN_BANDS: tuple[ChurnBand, ...] = ("low", "medium", "high")
 TIER_RANK: dict[ValueTier, int] = {"low_value": 0, "potential": 1, "most_valuable": 2}
 LADDER: tuple[LadderStep, ...] = (
     "prospect",
@@ -58,6 +64,8 @@ class StandingRules:
     silent_intervals: float = 3.0
     one_time_silence_days: int = 180
     acquisition_days: int = 90
+    churn_medium: float = 0.5  # churn risk from which a customer is in the medium band
+    churn_high: float = 0.7  # ... and in the high band (win-back journeys start there)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +160,12 @@ def lifecycle_stage(facts: CustomerFacts, now: datetime, rules: StandingRules) -
     if len(orders) == 1 or first_days <= rules.acquisition_days:
         return "acquisition"
     return "expansion" if growing(orders) else "retention"
+
+
+def churn_band(churn_risk: float, rules: StandingRules) -> ChurnBand:
+    if churn_risk >= rules.churn_high:
+        return "high"
+    return "medium" if churn_risk >= rules.churn_medium else "low"
 
 
 def growing(orders: Sequence[Order]) -> bool:

@@ -1,11 +1,14 @@
 """The lifecycle.v1 transitions scoring announces: stage_changed and segment_changed.
 
-One event per real change of a customer's lifecycle stage, value tier, RFM segment or ladder
-step; none when nothing changed. An event's id is derived from the customer, what changed, to
-what, and the revision of the customer's scores that made the change: scores are rescored
-again and again (every profile change, every refit, every redelivery), and only a stored
-revision that moved produces a change, so the same change is never announced under two ids,
-while a customer who returns to a segment later is announced again.
+One event per real change of a customer's lifecycle stage, value tier, RFM segment, ladder
+step or churn-risk band; none when nothing changed. A change of a ranked dimension says its
+direction (a tier or ladder step up is worth congratulating; churn risk up is worth a win-back).
+
+An event's id is derived from the customer, what changed, to what, and the revision of the
+customer's scores that made the change: scores are rescored again and again (every profile
+change, every refit, every redelivery), and only a stored revision that moved produces a
+change, so the same change is never announced under two ids, while a customer who returns to
+a segment later is announced again.
 """
 
 from dataclasses import dataclass
@@ -20,8 +23,16 @@ from schemas.topics.lifecycle_v1 import (
 )
 from schemas.topics.scores_v1 import LadderStep, LifecycleStage, ValueTier
 from services.scoring.domain.rfm import RfmSegment
+from services.scoring.domain.standing import CHURN_BANDS, LADDER, TIER_RANK, ChurnBand
 
-Dimension = Literal["value_tier", "rfm_segment", "ladder_step"]
+Dimension = Literal["value_tier", "rfm_segment", "ladder_step", "churn_risk"]
+
+# The dimensions whose segments rank: a change up or down says which way a customer moved.
+_RANKS: dict[Dimension, dict[str, int]] = {
+    "value_tier": {str(tier): rank for tier, rank in TIER_RANK.items()},
+    "ladder_step": {step: rank for rank, step in enumerate(LADDER)},
+    "churn_risk": {band: rank for rank, band in enumerate(CHURN_BANDS)},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +41,15 @@ class Standing:
     value_tier: ValueTier
     ladder_step: LadderStep
     rfm_segment: RfmSegment | None  # None until the customer has an order
+    # None in standings stored before churn bands were announced: the first rescore sets it.
+    churn_band: ChurnBand | None = None
+
+
+def direction(dimension: Dimension, old: str | None, new: str) -> Literal["up", "down"] | None:
+    ranks = _RANKS.get(dimension)
+    if ranks is None or old is None:
+        return None
+    return "up" if ranks[new] > ranks[old] else "down"
 
 
 def transitions(
@@ -61,6 +81,7 @@ def transitions(
         ("value_tier", None if before is None else before.value_tier, after.value_tier),
         ("rfm_segment", None if before is None else before.rfm_segment, after.rfm_segment),
         ("ladder_step", None if before is None else before.ladder_step, after.ladder_step),
+        ("churn_risk", None if before is None else before.churn_band, after.churn_band),
     )
     for dimension, old, new in dimensions:
         if new is None or old == new:
@@ -76,6 +97,7 @@ def transitions(
                 dimension=dimension,
                 from_segment=old,
                 to_segment=new,
+                direction=direction(dimension, old, new),
             )
         )
     return events

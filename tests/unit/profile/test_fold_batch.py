@@ -115,6 +115,41 @@ async def test_referral_revenue_is_summed_per_currency_never_across() -> None:
     )
 
 
+async def test_a_referred_customers_first_order_is_announced_to_the_referrer_once() -> None:
+    store, fold_batch = MemoryProfileStore(), FoldBatch(LoyaltyRule())
+    await fold_batch(store, [Events("rita", None).order("o-r", 100)], NOW)
+    eve = Events("eve", None)
+    code = {"referral_code": "RITA10", "referrer_id": "rita"}
+    first = await fold_batch(
+        store, [eve.track("Referral Code Used", code), eve.order("o-e", 10, hours=1)], NOW
+    )
+    again = await fold_batch(store, [eve.order("o-e2", 12, hours=2)], NOW)
+    thanks = [
+        (m.key, orjson.loads(m.value))
+        for m in first + again
+        if m.topic == LIFECYCLE and m.value and b'"referral_converted"' in m.value
+    ]
+    rita_id, eve_id = customer_id_for(("user", "rita")), customer_id_for(("user", "eve"))
+    [(key, event)] = thanks  # the first order only, on the referrer's key
+    assert key == rita_id.encode()
+    assert (event["customer_id"], event["referred_customer_id"], event["order_id"]) == (
+        rita_id,
+        eve_id,
+        "o-e",
+    )
+
+
+async def test_a_sign_up_is_announced_once() -> None:
+    store, fold_batch = MemoryProfileStore(), FoldBatch(LoyaltyRule())
+    sam = Events("sam", None)
+    first = await fold_batch(store, [sam.track("Signed Up", {"type": "invited"})], NOW)
+    again = await fold_batch(store, [sam.track("Signed Up", {}, hours=1)], NOW)
+    assert signals(first) == ["signed_up"]
+    assert "signed_up" not in signals(again)
+    [event] = [orjson.loads(m.value) for m in first if m.topic == LIFECYCLE and m.value]
+    assert event["method"] == "invited"
+
+
 async def test_events_received_before_an_erasure_are_forgotten() -> None:
     store, fold_batch = MemoryProfileStore(), FoldBatch(LoyaltyRule())
     gil = Events("gil", None)

@@ -59,6 +59,8 @@ def test_every_standing_rule_is_read_from_the_environment(local: pytest.MonkeyPa
         "STAGE_SILENT_INTERVALS": "4",
         "STAGE_ONE_TIME_SILENCE_DAYS": "365",
         "STAGE_ACQUISITION_DAYS": "30",
+        "CHURN_MEDIUM_THRESHOLD": "0.4",
+        "CHURN_HIGH_THRESHOLD": "0.8",
         "REFIT_AT": "02:30",
     }.items():
         local.setenv(f"RETAIN_{name}", value)
@@ -73,6 +75,8 @@ def test_every_standing_rule_is_read_from_the_environment(local: pytest.MonkeyPa
         silent_intervals=4.0,
         one_time_silence_days=365,
         acquisition_days=30,
+        churn_medium=0.4,
+        churn_high=0.8,
     )
     assert settings.refit_at == time(2, 30)
 
@@ -91,6 +95,7 @@ def test_every_standing_rule_is_read_from_the_environment(local: pytest.MonkeyPa
             "RETAIN_STAGE_ACQUISITION_DAYS: Input should be greater than or equal to 1",
         ),
         ("RETAIN_REFIT_AT", "25:00", "RETAIN_REFIT_AT"),
+        ("RETAIN_CHURN_MEDIUM_THRESHOLD", "0.9", "must not be above RETAIN_CHURN_HIGH_THRESHOLD"),
     ],
 )
 def test_a_bad_rule_is_refused_naming_the_variable(

@@ -5,6 +5,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,6 +15,7 @@ from services.scoring.domain.standing import (
     CustomerFacts,
     Order,
     StandingRules,
+    churn_band,
     growing,
     ladder_step,
     lifecycle_stage,
@@ -132,3 +134,11 @@ def test_growth_is_the_latest_order_against_the_earlier_ones() -> None:
     assert not growing(orders(10))
     assert growing(orders(300, 200, 150))  # the last interval shorter than the usual one
     assert not growing(orders(300, 200, 100))
+
+
+@pytest.mark.parametrize(
+    ("risk", "band"),
+    [(0.0, "low"), (0.49, "low"), (0.5, "medium"), (0.69, "medium"), (0.7, "high")],
+)
+def test_churn_risk_bands_start_at_their_thresholds(risk: float, band: str) -> None:
+    assert churn_band(risk, RULES) == band
