@@ -67,3 +67,13 @@ class CustomerScores(TopicModel):
             "customer bought, never one they have; the most popular when history is thin."
         ),
     )
+    upgrades: list[Id] = Field(
+        default_factory=list,
+        max_length=50,
+        description=(
+            "Higher-priced product ids to suggest, best first: in a category the customer bought "
+            "from, typically priced clearly above the most they paid for a unit there (1.2 times "
+            "by default, same currency), never one they have; bought with what they bought "
+            "first, then the best sellers. Empty until a refit has priced the catalogue."
+        ),
+    )

@@ -26,7 +26,8 @@ from schemas.topics.lifecycle_v1 import (
 )
 from schemas.topics.profiles_v1 import ProfileSnapshot
 from services.runtime.messages import OutboxMessage
-from services.scoring.domain.score import LedgerOrder, ScoringModel, score_customers
+from services.scoring.domain.ledger import LedgerOrder, ledger_order
+from services.scoring.domain.score import ScoringModel, score_customers
 from services.scoring.domain.standing import StandingRules
 from services.scoring.domain.transitions import Standing, transitions
 
@@ -101,17 +102,7 @@ class ScoreBatch:
                 for absorbed in item.absorbed_customer_ids:
                     merged[absorbed] = item.customer_id
             elif isinstance(item, OrderCompleted):
-                categories = frozenset(i.category for i in item.items if i.category)
-                products = frozenset(p for i in item.items if (p := i.product_id or i.sku))
-                order = LedgerOrder(
-                    item.order_id,
-                    item.occurred_at,
-                    item.revenue,
-                    item.currency,
-                    categories,
-                    products,
-                )
-                orders.append((item.customer_id, order))
+                orders.append((item.customer_id, ledger_order(item)))
         touched = set(snapshots) | {c for c, _ in orders} | set(merged.values())
         # Two consumers (profiles.v1, lifecycle.v1) may touch one customer at once: take turns,
         # in one sorted order, before reading anything of theirs.

@@ -16,15 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from schemas.topics.profiles_v1 import ProfileSnapshot
 from services.scoring.domain.channels import Spend
 from services.scoring.domain.clv import BgNbdParams, Fit, GammaGammaParams, ModelStatus
+from services.scoring.domain.ledger import LedgerOrder, OrderLine
 from services.scoring.domain.recommend import CoPurchases
 from services.scoring.domain.rfm import RfmBounds
-from services.scoring.domain.score import LedgerOrder, ScoringModel
+from services.scoring.domain.score import ScoringModel
 from services.scoring.domain.transitions import Standing
+from services.scoring.domain.upgrades import Catalogue, Listing, UpgradeRules
 from services.scoring.score_batch import ProfileUpdate, StoredScores
 
 _TRY_REFIT_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('retain:scoring:refit'))")
 _ALL_ORDERS = text(
-    "SELECT customer_id, order_id, ordered_at, revenue, currency, categories, products "
+    "SELECT customer_id, order_id, ordered_at, revenue, currency, categories, products, "
+    "CAST(lines AS text) AS lines "
     "FROM scoring.orders "
     "ORDER BY customer_id, ordered_at, order_id"
 )
@@ -87,18 +90,19 @@ _SAVE_PROFILES = text(
 )
 _ADD_ORDERS = text(
     "INSERT INTO scoring.orders "
-    "(customer_id, order_id, ordered_at, revenue, currency, categories, products) "
-    "SELECT c, o, a, r, cur, CAST(cats AS text[]), CAST(prods AS text[]) FROM unnest("
+    "(customer_id, order_id, ordered_at, revenue, currency, categories, products, lines) "
+    "SELECT c, o, a, r, cur, CAST(cats AS text[]), CAST(prods AS text[]), CAST(ls AS json) "
+    "FROM unnest("
     "CAST(:customer_ids AS text[]), CAST(:order_ids AS text[]), CAST(:ats AS timestamptz[]), "
     "CAST(:revenues AS numeric[]), CAST(:currencies AS text[]), CAST(:categories AS text[]), "
-    "CAST(:products AS text[])"
-    ") AS u(c, o, a, r, cur, cats, prods) ON CONFLICT (customer_id, order_id) DO NOTHING"
+    "CAST(:products AS text[]), CAST(:lines AS text[])"
+    ") AS u(c, o, a, r, cur, cats, prods, ls) ON CONFLICT (customer_id, order_id) DO NOTHING"
 )
 _MOVE_ORDERS = text(
     "INSERT INTO scoring.orders "
-    "(customer_id, order_id, ordered_at, revenue, currency, categories, products) "
+    "(customer_id, order_id, ordered_at, revenue, currency, categories, products, lines) "
     "SELECT m.survivor, o.order_id, o.ordered_at, o.revenue, o.currency, o.categories, "
-    "o.products "
+    "o.products, o.lines "
     "FROM scoring.orders AS o JOIN unnest(CAST(:absorbed AS text[]), "
     "CAST(:survivors AS text[])) AS m(absorbed, survivor) ON o.customer_id = m.absorbed "
     "ON CONFLICT (customer_id, order_id) DO NOTHING"
@@ -115,7 +119,8 @@ _PROFILES = text(
     "WHERE customer_id = ANY(CAST(:ids AS text[]))"
 )
 _ORDERS = text(
-    "SELECT customer_id, order_id, ordered_at, revenue, currency, categories, products "
+    "SELECT customer_id, order_id, ordered_at, revenue, currency, categories, products, "
+    "CAST(lines AS text) AS lines "
     "FROM scoring.orders "
     "WHERE customer_id = ANY(CAST(:ids AS text[])) ORDER BY customer_id, ordered_at, order_id"
 )
@@ -288,6 +293,7 @@ class PostgresScoringStore:
                     # Each order's categories as a PostgreSQL array literal, one text per row.
                     "categories": [_array_literal(sorted(o.categories)) for _, o in orders],
                     "products": [_array_literal(sorted(o.products)) for _, o in orders],
+                    "lines": [_lines_out(o.lines) for _, o in orders],
                 },
             )
 
@@ -347,7 +353,28 @@ def _array_literal(values: Sequence[str]) -> str:
     return "{" + ",".join(quoted) + "}"
 
 
+def _lines_out(lines: Sequence[OrderLine]) -> str:
+    return orjson.dumps(
+        [
+            {
+                "product_id": line.product_id,
+                "category": line.category,
+                "unit_price": None if line.unit_price is None else str(line.unit_price),
+            }
+            for line in lines
+        ]
+    ).decode()
+
+
 def _order(row: Any) -> LedgerOrder:
+    lines = tuple(
+        OrderLine(
+            line["product_id"],
+            line["category"],
+            None if line["unit_price"] is None else Decimal(line["unit_price"]),
+        )
+        for line in orjson.loads(row.lines)
+    )
     return LedgerOrder(
         row.order_id,
         row.ordered_at,
@@ -355,6 +382,7 @@ def _order(row: Any) -> LedgerOrder:
         row.currency,
         frozenset(row.categories or ()),
         frozenset(row.products or ()),
+        lines,
     )
 
 
@@ -378,6 +406,18 @@ def model_to_json(model: ScoringModel) -> dict[str, Any]:
             "neighbours": model.co_purchases.neighbours,
             "popularity": model.co_purchases.popularity,
             "popular": list(model.co_purchases.popular),
+        },
+        "catalogue": {
+            product: {
+                "category": listing.category,
+                "prices": {currency: str(price) for currency, price in listing.prices.items()},
+                "buyers": listing.buyers,
+            }
+            for product, listing in model.catalogue.listings.items()
+        },
+        "upgrade_rules": {
+            "price_ratio": str(model.upgrade_rules.price_ratio),
+            "count": model.upgrade_rules.count,
         },
     }
 
@@ -409,4 +449,18 @@ def model_from_json(data: dict[str, Any]) -> ScoringModel:
         co_purchases=CoPurchases(co["neighbours"], co["popularity"], tuple(co["popular"]))
         if (co := data.get("co_purchases"))
         else CoPurchases(),
+        # Models fitted before upgrades have no catalogue (no upgrades) and the default rules.
+        catalogue=Catalogue(
+            {
+                product: Listing(
+                    listing["category"],
+                    {currency: Decimal(price) for currency, price in listing["prices"].items()},
+                    listing["buyers"],
+                )
+                for product, listing in data.get("catalogue", {}).items()
+            }
+        ),
+        upgrade_rules=UpgradeRules(Decimal(rules["price_ratio"]), rules["count"])
+        if (rules := data.get("upgrade_rules"))
+        else UpgradeRules(),
     )

@@ -10,6 +10,8 @@ Nothing here performs I/O or imports a driver; the consumer, store and API wrap 
 - `standing`: value tier, loyalty ladder step and lifecycle stage;
 - `score`: one customer's scores.v1 record from their profile, orders and the current model;
 - `transitions`: the stage_changed and segment_changed events a new standing implies;
-- `refit`: the model, RFM bounds and top-tier bound a refit fixes; `recommend`: co-purchases;
+- `ledger`: the orders scoring keeps, with their lines (product, category, unit price);
+- `refit`: the model, RFM bounds and top-tier bound a refit fixes; `recommend`: co-purchases
+  (complementary products); `upgrades`: higher-priced products in the categories a customer buys;
 - `channels`: channel economics (touched, converted, new customers, spend, CPA, CLV:CPA).
 """

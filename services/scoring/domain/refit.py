@@ -2,9 +2,11 @@
 next one.
 
 It fits BG/NBD and Gamma-Gamma over the customers with orders (each customer's orders in their
-main currency, summarised as of the observation end), fixes the RFM quintile bounds, and the
-expected-value bound of the most valuable tier. Given an observation end in the past (`as_of`),
-orders after it are not seen: a backtest on historical data such as CDNOW.
+main currency, summarised as of the observation end), fixes the RFM quintile bounds, the
+expected-value bound of the most valuable tier, and for expansion the co-purchase counts
+(`recommend`) and the priced catalogue (`upgrades`). Given an observation end in the past
+(`as_of`), the CLV models and the bounds do not see the orders after it: a backtest on
+historical data such as CDNOW (co-purchases and the catalogue take the whole ledger).
 """
 
 from collections import Counter
@@ -21,6 +23,7 @@ from services.scoring.domain.rfm import bounds_of
 from services.scoring.domain.score import LedgerOrder, ScoringModel
 from services.scoring.domain.standing import StandingRules, top_value_bound
 from services.scoring.domain.summary import CustomerSummary, Purchase, Summaries, summarize
+from services.scoring.domain.upgrades import UpgradeRules, catalogue
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class RefitSettings:
     horizon_months: int = 12
     monthly_discount_rate: float = 0.01
     fit: FitSettings = field(default_factory=FitSettings)
+    upgrades: UpgradeRules = field(default_factory=UpgradeRules)
 
 
 def _main_currency_orders(orders: Sequence[LedgerOrder]) -> list[LedgerOrder]:
@@ -82,6 +86,8 @@ def refit(
     return ScoringModel(
         version=version,
         co_purchases=co_purchases(baskets),
+        catalogue=catalogue(ledger.values()),
+        upgrade_rules=settings.upgrades,
         fit=result,
         rfm_bounds=bounds_of(
             [float((as_of - last_order[c]).days) for c in ids],

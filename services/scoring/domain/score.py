@@ -10,6 +10,9 @@
 - Expected next order: for a customer likely alive, today plus the expected wait for their
   next purchase, (alpha + T) / (r + frequency) days (the mean of their purchase rate's
   posterior, inverted).
+- Expansion: recommendations (complementary products, `recommend`) and upgrades (higher-priced
+  products in the categories the customer buys, `upgrades`), from the refit's co-purchases and
+  catalogue.
 """
 
 from collections import Counter
@@ -23,6 +26,7 @@ import numpy as np
 from schemas.topics.profiles_v1 import ProfileSnapshot
 from schemas.topics.scores_v1 import CustomerScores, Rfm
 from services.scoring.domain.clv import Fit, ModelStatus, predict
+from services.scoring.domain.ledger import LedgerOrder as LedgerOrder  # re-exported
 from services.scoring.domain.recommend import CoPurchases, recommend
 from services.scoring.domain.rfm import RfmBounds, RfmSegment
 from services.scoring.domain.rfm import score as rfm_score
@@ -37,20 +41,9 @@ from services.scoring.domain.standing import (
 )
 from services.scoring.domain.summary import CustomerSummary, Purchase, summarize
 from services.scoring.domain.transitions import Standing
+from services.scoring.domain.upgrades import Catalogue, UpgradeRules, upgrades
 
 CENT = Decimal("0.01")
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerOrder:
-    """An order as scoring keeps it (from lifecycle.v1 order_completed)."""
-
-    order_id: str
-    at: datetime
-    revenue: Decimal
-    currency: str | None
-    categories: frozenset[str] = frozenset()
-    products: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -65,6 +58,8 @@ class ScoringModel:
     monthly_discount_rate: float = 0.01
     co_purchases: CoPurchases = field(default_factory=CoPurchases)
     recommendations: int = 5  # per customer, in scores.v1
+    catalogue: Catalogue = field(default_factory=Catalogue)
+    upgrade_rules: UpgradeRules = field(default_factory=UpgradeRules)
 
 
 def _add(into: dict[str, Decimal], amounts: Mapping[str, Decimal]) -> None:
@@ -231,6 +226,7 @@ def _assemble(
             model.co_purchases,
             count=model.recommendations,
         ),
+        upgrades=upgrades(orders, model.catalogue, model.co_purchases, model.upgrade_rules),
     )
     standing = Standing(stage, tier, step, segment, churn_band(scores.churn_risk, rules))
     return scores, standing

@@ -121,7 +121,16 @@ async def isolated_database(settings: ServiceSettings) -> AsyncIterator[str]:
         await admin.dispose()
 
 
-def order(user_id: str, order_id: str, revenue: float, **extra: Any) -> dict[str, Any]:
+def order(
+    user_id: str,
+    order_id: str,
+    revenue: float,
+    *,
+    product: str = "p-1",
+    category: str = "shoes",
+    **extra: Any,
+) -> dict[str, Any]:
+    """Order Completed for one unit of one product, priced at the whole revenue."""
     return {
         "type": "track",
         "userId": user_id,
@@ -132,7 +141,7 @@ def order(user_id: str, order_id: str, revenue: float, **extra: Any) -> dict[str
             "revenue": revenue,
             "currency": "EUR",
             "products": [
-                {"product_id": "p-1", "category": "shoes", "price": revenue, "quantity": 1}
+                {"product_id": product, "category": category, "price": revenue, "quantity": 1}
             ],
         },
         **extra,

@@ -4,6 +4,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +28,37 @@ async def test_scores_model_and_refit_through_the_api(
     scoring: RunningService, storefront: Storefront
 ) -> None:
     user = f"api-{uuid.uuid4().hex[:8]}"
-    await storefront.send([order(user, f"{user}-o1", 25.0)])
+    # A category of this test's own: a basic tent at 25, and two other customers' tents, one
+    # clearly dearer (60), one not (28 is under 1.2 times 25).
+    tents = f"tents-{user}"
+    buyers = {
+        user: ("tent-basic", 25.0),
+        f"{user}-trekker": ("tent-trek", 60.0),
+        f"{user}-hiker": ("tent-lite", 28.0),
+    }
+    await storefront.send(
+        [
+            order(buyer, f"{buyer}-o1", price, product=f"{product}-{user}", category=tents)
+            for buyer, (product, price) in buyers.items()
+        ]
+    )
     customer_id = customer_id_for(("user", user))
 
-    async def scored() -> dict[str, Any] | None:
+    async def scores_of(customer_id: str) -> dict[str, Any] | None:
         response = await _get(f"{scoring.url}/v1/scores/{customer_id}")
         return response.json() if response.status_code == 200 else None
 
+    scored = partial(scores_of, customer_id)
     record = await wait_for(scored, seconds=60)
     assert record["customer_id"] == customer_id
+
+    async def in_the_ledger(buyer: str) -> bool:
+        # Scored as `acquisition` once their first order is in the ledger.
+        found = await scores_of(customer_id_for(("user", buyer)))
+        return found is not None and found["lifecycle_stage"] == "acquisition"
+
+    for buyer in buyers:
+        await wait_for(partial(in_the_ledger, buyer), seconds=60)
 
     async with httpx.AsyncClient(timeout=60) as client:
         refit = await client.post(f"{scoring.url}/v1/refit", headers=ADMIN)
@@ -46,6 +69,9 @@ async def test_scores_model_and_refit_through_the_api(
         assert model["reason"]
         assert model["version"] >= 1
         assert model["rfm_bounds"] is not None
+        trek = model["catalogue"][f"tent-trek-{user}"]
+        assert (trek["category"], trek["buyers"]) == (tents, 1)
+        assert Decimal(trek["prices"]["EUR"]) == 60
         unauthorised = await client.post(f"{scoring.url}/v1/refit")
         assert unauthorised.status_code == 401
 
@@ -58,7 +84,8 @@ async def test_scores_model_and_refit_through_the_api(
 
     record = await wait_for(rescored, seconds=30)
     assert record["rfm"] is not None  # RFM exists once a refit fixed the bounds
-    assert "p-1" not in record["recommendations"]  # never what the customer bought
+    assert f"tent-basic-{user}" not in record["recommendations"]  # never what they bought
+    assert record["upgrades"] == [f"tent-trek-{user}"]  # the clearly dearer tent of the category
     segments = (await _get(f"{scoring.url}/v1/segments")).json()
     tiers = {(row["segment"], row["currency"]): row for row in segments["value_tier"]}
     mine = tiers[(record["value_tier"], "EUR")]

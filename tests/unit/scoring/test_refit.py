@@ -6,9 +6,11 @@ from decimal import Decimal
 import pytest
 
 from services.scoring.domain.clv import ModelStatus, fit
-from services.scoring.domain.refit import refit
+from services.scoring.domain.refit import RefitSettings, refit
 from services.scoring.domain.score import LedgerOrder
 from services.scoring.domain.standing import StandingRules
+from services.scoring.domain.upgrades import UpgradeRules
+from tests.unit.scoring.ledger_orders import priced_order
 from tests.unit.scoring.test_clv_against_lifetimes import (
     OBSERVATION_END,
     our_summaries,
@@ -54,3 +56,24 @@ def test_a_thin_ledger_gives_a_model_that_says_so() -> None:
     assert model.fit.status is ModelStatus.INSUFFICIENT_DATA
     assert model.rfm_bounds is not None
     assert model.top_value_bound == pytest.approx(Decimal(10))
+
+
+def test_a_refit_prices_the_catalogue_for_upgrades_with_the_rules_it_is_given() -> None:
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+
+    ledger = {
+        "c1": [priced_order(("tent-basic", "tents", "100"), at=now)],
+        "c2": [priced_order(("tent-trek", "tents", "150"), at=now)],
+        "c3": [priced_order(("tent-trek", "tents", "170"), at=now)],
+    }
+    rules = UpgradeRules(Decimal("1.5"), count=3)
+    model = refit(
+        ledger,
+        as_of=now.date(),
+        version=3,
+        rules=StandingRules(),
+        settings=RefitSettings(upgrades=rules),
+    )
+    assert model.catalogue.listings["tent-trek"].prices == {"EUR": Decimal(160)}
+    assert model.catalogue.listings["tent-trek"].buyers == 2
+    assert model.upgrade_rules == rules

@@ -10,9 +10,11 @@ from schemas.topics import LIFECYCLE, SCORES
 from schemas.topics.lifecycle_v1 import CustomerErased, OrderCompleted, ProfilesMerged
 from schemas.topics.profiles_v1 import Commerce, ProfileSnapshot
 from services.runtime.messages import OutboxMessage
+from services.scoring.domain.refit import refit
 from services.scoring.domain.score import unfitted_model
 from services.scoring.domain.standing import StandingRules
 from services.scoring.score_batch import ProfileUpdate, ScoreBatch
+from tests.unit.scoring.ledger_orders import order_completed
 from tests.unit.scoring.memory_store import MemoryScoringStore
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -92,3 +94,29 @@ async def test_a_merge_moves_the_orders_to_the_survivor() -> None:
     assert list(store.orders_by_id["user"]) == ["o1"]
     survivor = orjson.loads(next(m.value for m in on(SCORES, messages) if m.key == b"user") or b"")
     assert survivor["ladder_step"] == "customer"
+
+
+async def test_orders_keep_their_priced_lines_and_a_refit_turns_them_into_upgrades() -> None:
+    store, score = MemoryScoringStore(), ScoreBatch(StandingRules(), unfitted_model())
+    yesterday = NOW - timedelta(days=1)
+    tents = {"c1": ("tent-basic", "100"), "c2": ("tent-trek", "160"), "c3": ("tent-lite", "110")}
+    events: list[ProfileUpdate | OrderCompleted] = []
+    for customer_id, (product, price) in tents.items():
+        events.append(snapshot(customer_id, 1, price))
+        events.append(order_completed(customer_id, "o1", (product, "tents", price), at=yesterday))
+    first = await score(store, events, NOW)
+    assert all(orjson.loads(m.value or b"")["upgrades"] == [] for m in on(SCORES, first))
+    [kept] = store.orders_by_id["c2"].values()
+    assert [(line.product_id, line.unit_price) for line in kept.lines] == [
+        ("tent-trek", Decimal(160))
+    ]
+
+    score.model = refit(
+        await store.orders(tents), as_of=NOW.date(), version=1, rules=StandingRules()
+    )
+    rescored = await score.rescore(store, sorted(tents), NOW)
+    upgrades = {m.key: orjson.loads(m.value or b"")["upgrades"] for m in on(SCORES, rescored)}
+    # 110 is not clearly above the 100 c1 paid; 160 is. Nothing sells above 160.
+    assert upgrades[b"c1"] == ["tent-trek"]
+    assert upgrades[b"c3"] == ["tent-trek"]
+    assert upgrades[b"c2"] == []

@@ -130,3 +130,27 @@ def test_recommendations_come_from_the_models_co_purchases() -> None:
     assert scores.recommendations[:2] == ["stove", "mat"]
     prospect = score(profile(currency=None), [], basket_model, StandingRules(), NOW)
     assert prospect.recommendations[0] in {"stove", "tent"}  # the most popular, for a first email
+
+
+def test_upgrades_come_from_the_models_catalogue() -> None:
+    from dataclasses import replace
+
+    from services.scoring.domain.upgrades import Catalogue, Listing
+    from tests.unit.scoring.ledger_orders import priced_order
+
+    shop = Catalogue(
+        {
+            "tent-trek": Listing("tents", {"EUR": Decimal(160)}, buyers=3),
+            "tent-lite": Listing("tents", {"EUR": Decimal(110)}, buyers=9),
+        }
+    )
+    basic = priced_order(("tent-basic", "tents", "100"), at=NOW - timedelta(days=3))
+    scores = score(
+        profile({"EUR": Decimal(100)}),
+        [basic],
+        replace(model(), catalogue=shop),
+        StandingRules(),
+        NOW,
+    )
+    assert scores.upgrades == ["tent-trek"]  # tent-lite is not clearly dearer than 100
+    assert CustomerScores.model_validate_json(scores.model_dump_json()) == scores
