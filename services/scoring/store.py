@@ -3,6 +3,7 @@
 Rows travel as arrays (unnest), so each statement has one fixed text whatever the batch size.
 """
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
@@ -98,18 +99,34 @@ _ADD_ORDERS = text(
     "CAST(:products AS text[]), CAST(:lines AS text[])"
     ") AS u(c, o, a, r, cur, cats, prods, ls) ON CONFLICT (customer_id, order_id) DO NOTHING"
 )
-_MOVE_ORDERS = text(
-    "INSERT INTO scoring.orders "
-    "(customer_id, order_id, ordered_at, revenue, currency, categories, products, lines) "
-    "SELECT m.survivor, o.order_id, o.ordered_at, o.revenue, o.currency, o.categories, "
-    "o.products, o.lines "
-    "FROM scoring.orders AS o JOIN unnest(CAST(:absorbed AS text[]), "
-    "CAST(:survivors AS text[])) AS m(absorbed, survivor) ON o.customer_id = m.absorbed "
-    "ON CONFLICT (customer_id, order_id) DO NOTHING"
+_MOVE_ORDERS = (
+    text(
+        "INSERT INTO scoring.orders "
+        "(customer_id, order_id, ordered_at, revenue, currency, categories, products, lines) "
+        "SELECT m.survivor, o.order_id, o.ordered_at, o.revenue, o.currency, o.categories, "
+        "o.products, o.lines "
+        "FROM scoring.orders AS o JOIN unnest(CAST(:absorbed AS text[]), "
+        "CAST(:survivors AS text[])) AS m(absorbed, survivor) ON o.customer_id = m.absorbed "
+        "ON CONFLICT (customer_id, order_id) DO NOTHING"
+    ),
+    text("DELETE FROM scoring.orders WHERE customer_id = ANY(CAST(:absorbed AS text[]))"),
 )
-_FORGET = (
-    text("DELETE FROM scoring.orders WHERE customer_id = ANY(CAST(:ids AS text[]))"),
-    text("DELETE FROM scoring.profiles WHERE customer_id = ANY(CAST(:ids AS text[]))"),
+_FORGET_ORDERS = text(
+    "DELETE FROM scoring.orders AS o USING unnest("
+    "CAST(:customer_ids AS text[]), CAST(:order_ids AS text[])) AS f(c, oid) "
+    "WHERE o.customer_id = f.c AND o.order_id = f.oid"
+)
+_FORGET_PROFILES = text(
+    "DELETE FROM scoring.profiles WHERE customer_id = ANY(CAST(:ids AS text[]))"
+)
+_ERASURES = text(
+    "SELECT customer_hash, erased_at FROM scoring.erasures "
+    "WHERE customer_hash = ANY(CAST(:hashes AS text[]))"
+)
+_RECORD_ERASURES = text(
+    "INSERT INTO scoring.erasures (customer_hash, erased_at) "
+    "SELECT h, a FROM unnest(CAST(:hashes AS text[]), CAST(:ats AS timestamptz[])) AS u(h, a) "
+    "ON CONFLICT (customer_hash) DO UPDATE SET erased_at = excluded.erased_at"
 )
 _FORGET_SCORES = text(
     "DELETE FROM scoring.scores WHERE customer_id = ANY(CAST(:ids AS text[])) RETURNING customer_id"
@@ -299,18 +316,45 @@ class PostgresScoringStore:
 
     async def move_orders(self, moved: Mapping[str, str]) -> None:
         if moved:
+            for statement in _MOVE_ORDERS:
+                await self._connection.execute(
+                    statement, {"absorbed": list(moved), "survivors": list(moved.values())}
+                )
+
+    async def forget_orders(self, orders: Sequence[tuple[str, str]]) -> None:
+        if orders:
             await self._connection.execute(
-                _MOVE_ORDERS, {"absorbed": list(moved), "survivors": list(moved.values())}
+                _FORGET_ORDERS,
+                {
+                    "customer_ids": [customer_id for customer_id, _ in orders],
+                    "order_ids": [order_id for _, order_id in orders],
+                },
             )
 
-    async def forget(self, customer_ids: Iterable[str]) -> set[str]:
-        """Delete the customers' rows; returns those that had published scores."""
+    async def forget_profiles(self, customer_ids: Iterable[str]) -> set[str]:
+        """Delete the customers' profiles and scores; returns those that had published scores."""
         ids = sorted(set(customer_ids))
         if not ids:
             return set()
-        for statement in _FORGET:
-            await self._connection.execute(statement, {"ids": ids})
+        await self._connection.execute(_FORGET_PROFILES, {"ids": ids})
         return set(await self._connection.scalars(_FORGET_SCORES, {"ids": ids}))
+
+    async def erasures(self, customer_ids: Iterable[str]) -> dict[str, datetime]:
+        hashes = {_erasure_hash(customer_id): customer_id for customer_id in customer_ids}
+        if not hashes:
+            return {}
+        rows = await self._connection.execute(_ERASURES, {"hashes": list(hashes)})
+        return {hashes[row.customer_hash]: row.erased_at for row in rows}
+
+    async def record_erasures(self, erased_at: Mapping[str, datetime]) -> None:
+        if erased_at:
+            await self._connection.execute(
+                _RECORD_ERASURES,
+                {
+                    "hashes": [_erasure_hash(customer_id) for customer_id in erased_at],
+                    "ats": list(erased_at.values()),
+                },
+            )
 
     async def profiles(self, customer_ids: Iterable[str]) -> dict[str, ProfileSnapshot]:
         ids = sorted(set(customer_ids))
@@ -346,6 +390,11 @@ class PostgresScoringStore:
                     "standings": [_standing_out(standing) for _, _, _, standing in scores],
                 },
             )
+
+
+def _erasure_hash(customer_id: str) -> str:
+    """What the erasure ledger keeps instead of the customer id (as profile.erasures does)."""
+    return hashlib.sha256(f"erased:{customer_id}".encode()).hexdigest()
 
 
 def _array_literal(values: Sequence[str]) -> str:

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import orjson
 
@@ -16,6 +17,7 @@ class MemoryScoringStore:
     profiles_by_id: dict[str, ProfileSnapshot] = field(default_factory=dict)
     orders_by_id: dict[str, dict[str, LedgerOrder]] = field(default_factory=dict)
     scores_by_id: dict[str, StoredScores] = field(default_factory=dict)
+    erased_at: dict[str, datetime] = field(default_factory=dict)
 
     async def lock_customers(self, customer_ids: Iterable[str]) -> None:
         return None
@@ -38,17 +40,29 @@ class MemoryScoringStore:
 
     async def move_orders(self, moved: Mapping[str, str]) -> None:
         for absorbed, survivor in moved.items():
-            for order_id, order in self.orders_by_id.get(absorbed, {}).items():
+            for order_id, order in self.orders_by_id.pop(absorbed, {}).items():
                 self.orders_by_id.setdefault(survivor, {}).setdefault(order_id, order)
 
-    async def forget(self, customer_ids: Iterable[str]) -> set[str]:
+    async def forget_orders(self, orders: Sequence[tuple[str, str]]) -> None:
+        for customer_id, order_id in orders:
+            held = self.orders_by_id.get(customer_id, {})
+            held.pop(order_id, None)
+            if not held:
+                self.orders_by_id.pop(customer_id, None)
+
+    async def forget_profiles(self, customer_ids: Iterable[str]) -> set[str]:
         had = set()
         for customer_id in customer_ids:
-            self.orders_by_id.pop(customer_id, None)
             self.profiles_by_id.pop(customer_id, None)
             if self.scores_by_id.pop(customer_id, None) is not None:
                 had.add(customer_id)
         return had
+
+    async def erasures(self, customer_ids: Iterable[str]) -> dict[str, datetime]:
+        return {c: self.erased_at[c] for c in customer_ids if c in self.erased_at}
+
+    async def record_erasures(self, erased_at: Mapping[str, datetime]) -> None:
+        self.erased_at.update(erased_at)
 
     async def profiles(self, customer_ids: Iterable[str]) -> dict[str, ProfileSnapshot]:
         return {c: self.profiles_by_id[c] for c in customer_ids if c in self.profiles_by_id}

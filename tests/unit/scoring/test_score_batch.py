@@ -13,32 +13,42 @@ from services.runtime.messages import OutboxMessage
 from services.scoring.domain.refit import refit
 from services.scoring.domain.score import unfitted_model
 from services.scoring.domain.standing import StandingRules
-from services.scoring.score_batch import ProfileUpdate, ScoreBatch
+from services.scoring.score_batch import Item, ProfileUpdate, ScoreBatch
 from tests.unit.scoring.ledger_orders import order_completed
 from tests.unit.scoring.memory_store import MemoryScoringStore
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
 
-def snapshot(customer_id: str, revision: int, revenue: str = "0") -> ProfileUpdate:
+def snapshot(
+    customer_id: str, revision: int, revenue: str = "0", at: datetime = NOW
+) -> ProfileUpdate:
     commerce = Commerce(currency="EUR", revenue_by_currency={"EUR": Decimal(revenue)})
     return ProfileUpdate(
         customer_id,
         ProfileSnapshot(
-            customer_id=customer_id, revision=revision, updated_at=NOW, commerce=commerce
+            customer_id=customer_id, revision=revision, updated_at=at, commerce=commerce
         ),
     )
 
 
-def completed(customer_id: str, order_id: str, revenue: str, days_ago: int = 1) -> OrderCompleted:
+def completed(
+    customer_id: str, order_id: str, revenue: str, days_ago: float = 1, at: datetime | None = None
+) -> OrderCompleted:
     return OrderCompleted(
         type="order_completed",
         event_id=f"e-{order_id}",
         customer_id=customer_id,
-        occurred_at=NOW - timedelta(days=days_ago),
+        occurred_at=at or NOW - timedelta(days=days_ago),
         order_id=order_id,
         revenue=Decimal(revenue),
         currency="EUR",
+    )
+
+
+def erased(customer_id: str, at: datetime = NOW) -> CustomerErased:
+    return CustomerErased(
+        type="customer_erased", event_id=f"x-{at}", customer_id=customer_id, occurred_at=at
     )
 
 
@@ -72,11 +82,10 @@ async def test_an_older_profile_revision_changes_nothing() -> None:
 async def test_erasure_forgets_the_customer_and_publishes_one_tombstone() -> None:
     store, score = MemoryScoringStore(), ScoreBatch(StandingRules(), unfitted_model())
     await score(store, [snapshot("c1", 1, "30"), completed("c1", "o1", "30")], NOW)
-    erased = CustomerErased(type="customer_erased", event_id="x", customer_id="c1", occurred_at=NOW)
-    messages = await score(store, [ProfileUpdate("c1", None), erased], NOW)
+    messages = await score(store, [ProfileUpdate("c1", None), erased("c1")], NOW)
     assert messages == [OutboxMessage(SCORES, b"c1", None)]
     assert "c1" not in store.orders_by_id
-    assert await score(store, [erased], NOW) == []  # said twice, done once
+    assert await score(store, [erased("c1")], NOW) == []  # said twice, done once
 
 
 async def test_a_merge_moves_the_orders_to_the_survivor() -> None:
@@ -120,3 +129,118 @@ async def test_orders_keep_their_priced_lines_and_a_refit_turns_them_into_upgrad
     assert upgrades[b"c1"] == ["tent-trek"]
     assert upgrades[b"c3"] == ["tent-trek"]
     assert upgrades[b"c2"] == []
+
+
+# Erasure. The profile service erases at ERASED and says so on profiles.v1 (a tombstone) and on
+# lifecycle.v1 (customer_erased); scoring consumes the two apart, so news of the customer from
+# before the erasure can arrive after it.
+ERASED = NOW - timedelta(hours=2)
+BEFORE, AFTER, LATER = ERASED - timedelta(hours=1), ERASED + timedelta(minutes=5), NOW
+
+
+def published(messages: list[OutboxMessage], customer_id: str) -> list[dict[str, object] | None]:
+    return [
+        None if m.value is None else orjson.loads(m.value)
+        for m in on(SCORES, messages)
+        if m.key == customer_id.encode()
+    ]
+
+
+async def _erased_customer() -> tuple[MemoryScoringStore, ScoreBatch]:
+    """c1 ordered (o1), was scored, and was erased at ERASED: both announcements processed."""
+    store, score = MemoryScoringStore(), ScoreBatch(StandingRules(), unfitted_model())
+    await score(store, [snapshot("c1", 3, "30", at=BEFORE), completed("c1", "o1", "30", at=BEFORE)])
+    assert await score(store, [ProfileUpdate("c1", None), erased("c1", ERASED)], LATER)
+    return store, score
+
+
+async def test_an_order_from_before_the_erasure_that_arrives_after_it_is_dropped() -> None:
+    store, score = await _erased_customer()
+    late = completed("c1", "o-late", "15", at=ERASED)  # at the erasure is before it
+    assert await score(store, [late], LATER) == []
+    assert store.orders_by_id == {}
+    assert store.erased_at == {"c1": ERASED}
+
+
+async def test_the_race_of_the_two_topics_leaves_nothing_of_the_erased_customer() -> None:
+    store, score = MemoryScoringStore(), ScoreBatch(StandingRules(), unfitted_model())
+    await score(store, [snapshot("c1", 3, "30", at=BEFORE), completed("c1", "o1", "30", at=BEFORE)])
+    # profiles.v1 runs ahead: the tombstone first, then lifecycle.v1 brings an order placed before
+    # the erasure, then the erasure. The order is never scored (no profile) and goes with it.
+    assert published(await score(store, [ProfileUpdate("c1", None)], LATER), "c1") == [None]
+    assert await score(store, [completed("c1", "o2", "20", at=BEFORE)], LATER) == []
+    assert await score(store, [erased("c1", ERASED)], LATER) == []
+    assert store.orders_by_id == {}
+    assert store.profiles_by_id == {}
+
+
+async def test_a_snapshot_from_before_the_erasure_that_arrives_after_it_is_dropped() -> None:
+    store, score = MemoryScoringStore(), ScoreBatch(StandingRules(), unfitted_model())
+    await score(store, [erased("c1", ERASED)], LATER)  # lifecycle.v1 ran ahead
+    assert await score(store, [snapshot("c1", 4, "30", at=BEFORE)], LATER) == []
+    assert store.profiles_by_id == {}
+
+
+async def test_a_customer_who_comes_back_after_the_erasure_is_scored_afresh() -> None:
+    store, score = await _erased_customer()
+    back: list[Item] = [snapshot("c1", 1, "20", at=AFTER), completed("c1", "o2", "20", at=AFTER)]
+    [record] = published(await score(store, back, LATER), "c1")
+    assert record is not None
+    assert record["clv_historical"] == "20"
+    assert record["ladder_step"] == "customer"  # one order: the one after the erasure
+    assert list(store.orders_by_id["c1"]) == ["o2"]
+    # A straggler from before the erasure changes nothing for the new customer.
+    assert await score(store, [completed("c1", "o-late", "15", at=BEFORE)], LATER) == []
+
+
+async def test_an_erasure_announced_after_the_customer_came_back_keeps_what_came_after() -> None:
+    store, score = MemoryScoringStore(), ScoreBatch(StandingRules(), unfitted_model())
+    await score(store, [snapshot("c1", 3, "30", at=BEFORE), completed("c1", "o1", "30", at=BEFORE)])
+    # profiles.v1 runs far ahead: the tombstone, then the profile of the customer come back.
+    await score(store, [ProfileUpdate("c1", None)], LATER)
+    await score(store, [snapshot("c1", 1, "20", at=AFTER)], LATER)
+    # lifecycle.v1 catches up: the erasure, then the order placed after it.
+    messages = await score(store, [erased("c1", ERASED), completed("c1", "o2", "20", at=AFTER)])
+    assert store.profiles_by_id["c1"].revision == 1
+    assert list(store.orders_by_id["c1"]) == ["o2"]
+    [record] = published(messages, "c1")  # rescored without the erased order; no tombstone
+    assert record is not None
+    assert record["ladder_step"] == "customer"
+
+
+async def test_a_tombstone_and_a_new_profile_in_one_batch_leave_the_new_profile() -> None:
+    store, score = await _erased_customer()
+    old, new = snapshot("c1", 3, "30", at=BEFORE), snapshot("c1", 1, "20", at=AFTER)
+    messages = await score(store, [old, ProfileUpdate("c1", None), new], LATER)
+    assert store.profiles_by_id["c1"].revision == 1
+    [record] = published(messages, "c1")
+    assert record is not None
+    assert record["clv_historical"] == "20"
+
+
+async def test_erased_again_the_later_erasure_counts() -> None:
+    store, score = await _erased_customer()
+    second = ERASED + timedelta(hours=1)
+    await score(store, [completed("c1", "o2", "20", at=AFTER), erased("c1", second)], LATER)
+    await score(store, [erased("c1", ERASED)], LATER)  # the first one, delivered again
+    assert store.erased_at == {"c1": second}
+    assert store.orders_by_id == {}  # o2 came after the first erasure, before the second
+
+
+async def test_the_guest_order_reaches_the_survivor_when_the_guest_tombstone_comes_first() -> None:
+    store, score = MemoryScoringStore(), ScoreBatch(StandingRules(), unfitted_model())
+    await score(store, [snapshot("anon", 1, "12"), completed("anon", "o1", "12")])
+    # The merge sends a tombstone for the guest on profiles.v1 and profiles_merged on
+    # lifecycle.v1; the tombstone ends the guest's profile, not their orders.
+    await score(store, [ProfileUpdate("anon", None), snapshot("user", 1, "12")])
+    merged = ProfilesMerged(
+        type="profiles_merged",
+        event_id="m",
+        customer_id="user",
+        occurred_at=NOW,
+        absorbed_customer_ids=["anon"],
+    )
+    await score(store, [merged], NOW)
+    assert list(store.orders_by_id) == ["user"]
+    assert list(store.orders_by_id["user"]) == ["o1"]
+    assert store.scores_by_id["user"].record["ladder_step"] == "customer"
