@@ -17,7 +17,6 @@ from services.runtime.http import create_service_app
 from services.runtime.messages import OutboxMessage
 from services.runtime.service import Service, run_service
 from services.scoring.api import scoring_router
-from services.scoring.domain.refit import RefitSettings
 from services.scoring.domain.schedule import RefitSchedule
 from services.scoring.domain.score import unfitted_model
 from services.scoring.refit_job import RefitJob
@@ -54,10 +53,7 @@ async def build(settings: ScoringSettings, resources: AsyncExitStack) -> Service
         kit.outbox,
         score_batch,
         rules,
-        RefitSettings(
-            horizon_months=settings.clv_horizon_months,
-            monthly_discount_rate=settings.clv_monthly_discount_rate,
-        ),
+        settings.refit_settings(),
         kit.relay_wakeup,
         RefitSchedule(timedelta(seconds=settings.refit_interval_seconds), settings.refit_at),
     )

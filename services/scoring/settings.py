@@ -5,7 +5,9 @@ from typing import Self
 from pydantic import AliasChoices, Field, model_validator
 
 from services.runtime.settings import ServiceSettings
+from services.scoring.domain.refit import RefitSettings
 from services.scoring.domain.standing import StandingRules
+from services.scoring.domain.upgrades import UpgradeRules
 
 _RULES = StandingRules()  # the documented defaults
 
@@ -32,6 +34,14 @@ class ScoringSettings(ServiceSettings):
         default=0.01, ge=0, le=1, description="Monthly discount rate of predicted CLV"
     )
 
+    upgrade_price_ratio: Decimal = Field(
+        default=Decimal("1.2"),
+        gt=1,
+        description="An upgrade costs at least this many times the most a customer paid in "
+        "its category",
+    )
+    upgrades_per_customer: int = Field(default=5, ge=0, le=50)
+
     # The standing rules (services/scoring/domain/standing.py says what each one means).
     tier_top_share: float = Field(default=_RULES.top_share, gt=0, le=1)
     tier_potential_ratio: Decimal = Field(default=_RULES.potential_ratio, gt=0)
@@ -52,6 +62,15 @@ class ScoringSettings(ServiceSettings):
                 "RETAIN_CHURN_MEDIUM_THRESHOLD must not be above RETAIN_CHURN_HIGH_THRESHOLD"
             )
         return self
+
+    def refit_settings(self) -> RefitSettings:
+        return RefitSettings(
+            horizon_months=self.clv_horizon_months,
+            monthly_discount_rate=self.clv_monthly_discount_rate,
+            upgrades=UpgradeRules(
+                price_ratio=self.upgrade_price_ratio, count=self.upgrades_per_customer
+            ),
+        )
 
     def standing_rules(self) -> StandingRules:
         return StandingRules(

@@ -7,6 +7,7 @@ import pytest
 from services.runtime.settings import SettingsError, load_settings
 from services.scoring.domain.schedule import RefitSchedule
 from services.scoring.domain.standing import StandingRules
+from services.scoring.domain.upgrades import UpgradeRules
 from services.scoring.settings import ScoringSettings
 
 NOW = datetime(2026, 12, 2, 8, 30, tzinfo=UTC)
@@ -46,6 +47,7 @@ def test_the_default_settings_are_the_documented_rules(local: pytest.MonkeyPatch
     settings = load_settings(ScoringSettings)
     assert settings.standing_rules() == StandingRules()
     assert settings.refit_at is None
+    assert settings.refit_settings().upgrades == UpgradeRules()
 
 
 def test_every_standing_rule_is_read_from_the_environment(local: pytest.MonkeyPatch) -> None:
@@ -62,6 +64,8 @@ def test_every_standing_rule_is_read_from_the_environment(local: pytest.MonkeyPa
         "CHURN_MEDIUM_THRESHOLD": "0.4",
         "CHURN_HIGH_THRESHOLD": "0.8",
         "REFIT_AT": "02:30",
+        "UPGRADE_PRICE_RATIO": "1.5",
+        "UPGRADES_PER_CUSTOMER": "3",
     }.items():
         local.setenv(f"RETAIN_{name}", value)
     settings = load_settings(ScoringSettings)
@@ -79,6 +83,7 @@ def test_every_standing_rule_is_read_from_the_environment(local: pytest.MonkeyPa
         churn_high=0.8,
     )
     assert settings.refit_at == time(2, 30)
+    assert settings.refit_settings().upgrades == UpgradeRules(Decimal("1.5"), 3)
 
 
 @pytest.mark.parametrize(
