@@ -6,7 +6,8 @@ Starts its own durable PostgreSQL on a free loopback port, migrates the scoring 
 model on synthetic customers, then runs scoring's real handler (the consumer kit's
 transactional consumer: decode, the score use case, the PostgreSQL store, outbox, offsets) over
 profiles.v1 records for `--customers` customers with orders, in batches, without Kafka or the
-relay. Every record changes its customer's scores, so every one is published. Target (issue):
+relay. Every customer is scored once first (not timed); then one change per customer is timed,
+each moving the customer's scores, so every one is published. Target (issue):
 20,000 profile changes/s from profiles.v1 consumed to scores.v1 committed.
 """
 
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench.common import InProcessRecord, with_durable_postgres
 from bench.profile.run import postgres_processes
-from schemas.topics.profiles_v1 import Commerce, ProfileSnapshot
+from schemas.topics.profiles_v1 import Commerce, ProfileSnapshot, Referrals
 from services.devstack.postgres import LocalPostgres
 from services.runtime.db import create_engine, run_migrations
 from services.runtime.messages import OutboxMessage
@@ -76,25 +77,38 @@ async def _run(args: argparse.Namespace, postgres: LocalPostgres) -> None:
         decode=decode_profile,
         apply=apply,
     )
-    records = []
-    for offset, (customer_id, orders) in enumerate(ledger.items()):
-        revenue = sum((o.revenue for o in orders), Decimal(0))
-        snapshot = ProfileSnapshot(
-            customer_id=customer_id,
-            revision=1,
-            updated_at=now,
-            commerce=Commerce(currency="EUR", revenue_by_currency={"EUR": revenue}),
-        )
-        records.append(
-            InProcessRecord(
-                "profiles.v1",
-                0,
-                offset,
-                0,
-                customer_id.encode(),
-                snapshot.model_dump_json().encode(),
+
+    def changes(revision: int, first_offset: int) -> list[InProcessRecord]:
+        # From revision 2 on, a referred customer's order raises the customer's historical
+        # CLV: every change moves their scores, so every one is published.
+        records = []
+        for n, (customer_id, orders) in enumerate(ledger.items()):
+            revenue = sum((o.revenue for o in orders), Decimal(0))
+            referred = Decimal(10 * (revision - 1))
+            snapshot = ProfileSnapshot(
+                customer_id=customer_id,
+                revision=revision,
+                updated_at=now,
+                commerce=Commerce(currency="EUR", revenue_by_currency={"EUR": revenue}),
+                referrals=Referrals(
+                    referred_customers_count=1 if referred else 0,
+                    referred_revenue=referred,
+                    currency="EUR" if referred else None,
+                    revenue_by_currency={"EUR": referred} if referred else {},
+                ),
             )
-        )
+            value = snapshot.model_dump_json().encode()
+            records.append(
+                InProcessRecord("profiles.v1", 0, first_offset + n, 0, customer_id.encode(), value)
+            )
+        return records
+
+    # Everyone is scored once first (not timed): the benchmark is of changes to customers
+    # scoring already knows, the steady state.
+    first = changes(1, 0)
+    for start in range(0, len(first), args.batch_size):
+        await handler(first[start : start + args.batch_size])
+    records = changes(2, len(first))
     me = psutil.Process()
     database = postgres_processes(postgres)
     ours = sum(me.cpu_times()[:2])

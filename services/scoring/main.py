@@ -9,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.topics import LIFECYCLE, LIFECYCLE_DLQ, PROFILES, PROFILES_DLQ
 from schemas.topics.lifecycle_v1 import LifecycleEvent
-from schemas.topics.profiles_v1 import ProfileSnapshot
 from services.runtime.auth import admin_required
 from services.runtime.bootstrap import ConsumerKit, open_infrastructure
 from services.runtime.consumer import ConsumerConfig, Record
@@ -17,6 +16,7 @@ from services.runtime.http import create_service_app
 from services.runtime.messages import OutboxMessage
 from services.runtime.service import Service, run_service
 from services.scoring.api import scoring_router
+from services.scoring.domain.profile_view import ScoredProfile
 from services.scoring.domain.schedule import RefitSchedule
 from services.scoring.domain.score import unfitted_model
 from services.scoring.refit_job import RefitJob
@@ -33,7 +33,7 @@ def decode_profile(record: Record) -> Item:
         raise ValueError("a profiles.v1 record needs its key, the customer id")
     if record.value is None:  # a tombstone: the customer was erased
         return ProfileUpdate(record.key.decode(), None)
-    snapshot = ProfileSnapshot.model_validate_json(record.value)
+    snapshot = ScoredProfile.model_validate_json(record.value)
     return ProfileUpdate(record.key.decode(), snapshot, record.value)
 
 

@@ -28,10 +28,10 @@ from schemas.topics.lifecycle_v1 import (
     OrderCompleted,
     ProfilesMerged,
 )
-from schemas.topics.profiles_v1 import ProfileSnapshot
 from services.runtime.messages import OutboxMessage
 from services.scoring.domain.erasure import before_erasure, erasure_times
 from services.scoring.domain.ledger import LedgerOrder, ledger_order
+from services.scoring.domain.profile_view import ScoredProfile
 from services.scoring.domain.score import ScoringModel, score_customers
 from services.scoring.domain.standing import StandingRules
 from services.scoring.domain.transitions import Standing, transitions
@@ -42,7 +42,7 @@ class ProfileUpdate:
     """A profiles.v1 record: the snapshot, or None for a tombstone (the customer was erased)."""
 
     customer_id: str
-    snapshot: ProfileSnapshot | None
+    snapshot: ScoredProfile | None
     raw: bytes | None = None  # the record's JSON, stored as it came
 
 
@@ -82,7 +82,7 @@ class ScoringStore(Protocol):
         ...
 
     async def record_erasures(self, erased_at: Mapping[str, datetime]) -> None: ...
-    async def profiles(self, customer_ids: Iterable[str]) -> dict[str, ProfileSnapshot]: ...
+    async def profiles(self, customer_ids: Iterable[str]) -> dict[str, ScoredProfile]: ...
     async def orders(self, customer_ids: Iterable[str]) -> dict[str, list[LedgerOrder]]: ...
     async def lock_scores(self, customer_ids: Iterable[str]) -> dict[str, StoredScores]: ...
     async def save_scores(self, scores: Sequence[tuple[str, int, str, Standing]]) -> None: ...
@@ -205,7 +205,7 @@ class ScoreBatch:
         store: ScoringStore,
         customer_ids: list[str],
         now: datetime,
-        known: Mapping[str, ProfileSnapshot] | None = None,
+        known: Mapping[str, ScoredProfile] | None = None,
     ) -> list[OutboxMessage]:
         if not customer_ids:
             return []

@@ -18,6 +18,7 @@ from schemas.topics.profiles_v1 import ProfileSnapshot
 from services.scoring.domain.channels import Spend
 from services.scoring.domain.clv import BgNbdParams, Fit, GammaGammaParams, ModelStatus
 from services.scoring.domain.ledger import LedgerOrder, OrderLine
+from services.scoring.domain.profile_view import ScoredProfile
 from services.scoring.domain.recommend import CoPurchases
 from services.scoring.domain.rfm import RfmBounds
 from services.scoring.domain.score import ScoringModel
@@ -356,10 +357,10 @@ class PostgresScoringStore:
                 },
             )
 
-    async def profiles(self, customer_ids: Iterable[str]) -> dict[str, ProfileSnapshot]:
+    async def profiles(self, customer_ids: Iterable[str]) -> dict[str, ScoredProfile]:
         ids = sorted(set(customer_ids))
         rows = await self._connection.execute(_PROFILES, {"ids": ids})
-        return {r.customer_id: ProfileSnapshot.model_validate_json(r.snapshot) for r in rows}
+        return {r.customer_id: ScoredProfile.model_validate_json(r.snapshot) for r in rows}
 
     async def orders(self, customer_ids: Iterable[str]) -> dict[str, list[LedgerOrder]]:
         ids = sorted(set(customer_ids))

@@ -23,10 +23,10 @@ from decimal import Decimal
 
 import numpy as np
 
-from schemas.topics.profiles_v1 import ProfileSnapshot
 from schemas.topics.scores_v1 import CustomerScores, Rfm
 from services.scoring.domain.clv import Fit, ModelStatus, predict
 from services.scoring.domain.ledger import LedgerOrder as LedgerOrder  # re-exported
+from services.scoring.domain.profile_view import ScoredProfile
 from services.scoring.domain.recommend import CoPurchases, recommend
 from services.scoring.domain.rfm import RfmBounds, RfmSegment
 from services.scoring.domain.rfm import score as rfm_score
@@ -67,7 +67,7 @@ def _add(into: dict[str, Decimal], amounts: Mapping[str, Decimal]) -> None:
         into[currency] = into.get(currency, Decimal(0)) + amount
 
 
-def main_currency(profile: ProfileSnapshot, orders: Sequence[LedgerOrder]) -> str | None:
+def main_currency(profile: ScoredProfile, orders: Sequence[LedgerOrder]) -> str | None:
     if profile.commerce.currency:
         return profile.commerce.currency
     counted = Counter(o.currency for o in orders if o.currency)
@@ -128,7 +128,7 @@ def _predictions(
 
 
 def score_customer(
-    profile: ProfileSnapshot,
+    profile: ScoredProfile,
     orders: Sequence[LedgerOrder],
     model: ScoringModel,
     rules: StandingRules,
@@ -139,7 +139,7 @@ def score_customer(
 
 
 def score_customers(
-    customers: Sequence[tuple[ProfileSnapshot, Sequence[LedgerOrder]]],
+    customers: Sequence[tuple[ScoredProfile, Sequence[LedgerOrder]]],
     model: ScoringModel,
     rules: StandingRules,
     now: datetime,
@@ -162,7 +162,7 @@ def score_customers(
 
 
 def _assemble(
-    profile: ProfileSnapshot,
+    profile: ScoredProfile,
     orders: Sequence[LedgerOrder],
     mine: list[LedgerOrder],
     currency: str | None,

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import orjson
 
-from schemas.topics.profiles_v1 import ProfileSnapshot
+from services.scoring.domain.profile_view import ScoredProfile
 from services.scoring.domain.score import LedgerOrder, ScoringModel
 from services.scoring.domain.transitions import Standing
 from services.scoring.score_batch import ProfileUpdate, StoredScores
@@ -14,7 +14,7 @@ from services.scoring.score_batch import ProfileUpdate, StoredScores
 
 @dataclass
 class MemoryScoringStore:
-    profiles_by_id: dict[str, ProfileSnapshot] = field(default_factory=dict)
+    profiles_by_id: dict[str, ScoredProfile] = field(default_factory=dict)
     orders_by_id: dict[str, dict[str, LedgerOrder]] = field(default_factory=dict)
     scores_by_id: dict[str, StoredScores] = field(default_factory=dict)
     erased_at: dict[str, datetime] = field(default_factory=dict)
@@ -64,7 +64,7 @@ class MemoryScoringStore:
     async def record_erasures(self, erased_at: Mapping[str, datetime]) -> None:
         self.erased_at.update(erased_at)
 
-    async def profiles(self, customer_ids: Iterable[str]) -> dict[str, ProfileSnapshot]:
+    async def profiles(self, customer_ids: Iterable[str]) -> dict[str, ScoredProfile]:
         return {c: self.profiles_by_id[c] for c in customer_ids if c in self.profiles_by_id}
 
     async def orders(self, customer_ids: Iterable[str]) -> dict[str, list[LedgerOrder]]:

@@ -10,6 +10,7 @@ from schemas.topics import LIFECYCLE, SCORES
 from schemas.topics.lifecycle_v1 import CustomerErased, OrderCompleted, ProfilesMerged
 from schemas.topics.profiles_v1 import Commerce, ProfileSnapshot
 from services.runtime.messages import OutboxMessage
+from services.scoring.domain.profile_view import ScoredProfile
 from services.scoring.domain.refit import refit
 from services.scoring.domain.score import unfitted_model
 from services.scoring.domain.standing import StandingRules
@@ -26,8 +27,10 @@ def snapshot(
     commerce = Commerce(currency="EUR", revenue_by_currency={"EUR": Decimal(revenue)})
     return ProfileUpdate(
         customer_id,
-        ProfileSnapshot(
-            customer_id=customer_id, revision=revision, updated_at=at, commerce=commerce
+        ScoredProfile.of(
+            ProfileSnapshot(
+                customer_id=customer_id, revision=revision, updated_at=at, commerce=commerce
+            )
         ),
     )
 

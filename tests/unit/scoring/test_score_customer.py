@@ -8,6 +8,7 @@ import pytest
 from schemas.topics.profiles_v1 import Commerce, ProfileSnapshot, Referrals
 from schemas.topics.scores_v1 import CustomerScores
 from services.scoring.domain.clv import BgNbdParams, Fit, GammaGammaParams, ModelStatus
+from services.scoring.domain.profile_view import ScoredProfile
 from services.scoring.domain.rfm import bounds_of
 from services.scoring.domain.score import LedgerOrder, ScoringModel, score_customer
 from services.scoring.domain.standing import StandingRules
@@ -29,13 +30,15 @@ def profile(
     revenue: dict[str, Decimal] | None = None,
     referred: dict[str, Decimal] | None = None,
     currency: str | None = "EUR",
-) -> ProfileSnapshot:
-    return ProfileSnapshot(
-        customer_id="cus_1",
-        revision=1,
-        updated_at=NOW,
-        commerce=Commerce(currency=currency, revenue_by_currency=revenue or {}),
-        referrals=Referrals(revenue_by_currency=referred or {}),
+) -> ScoredProfile:
+    return ScoredProfile.of(
+        ProfileSnapshot(
+            customer_id="cus_1",
+            revision=1,
+            updated_at=NOW,
+            commerce=Commerce(currency=currency, revenue_by_currency=revenue or {}),
+            referrals=Referrals(revenue_by_currency=referred or {}),
+        )
     )
 
 
