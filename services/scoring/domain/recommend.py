@@ -8,6 +8,7 @@ to the more popular product, then to the product id, so the same ledger always r
 same. A customer whose products have no neighbours gets the most popular products.
 """
 
+import heapq
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -54,7 +55,7 @@ def recommend(bought: frozenset[str], model: CoPurchases, *, count: int = 5) -> 
     def rank(product: str) -> tuple[int, int, str]:
         return (-scores[product], -popularity.get(product, 0), product)
 
-    chosen = sorted(scores, key=rank)[:count]
+    chosen = heapq.nsmallest(count, scores, key=rank)  # the best few of many candidates
     if len(chosen) < count:  # too little history: fill with what most customers buy
         fill = [p for p in model.popular if p not in bought and p not in scores]
         chosen += fill[: count - len(chosen)]

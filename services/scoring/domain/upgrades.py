@@ -18,6 +18,7 @@ bought (co-purchase counts), then the most buyers, then the product id, so the s
 gives the same list.
 """
 
+import heapq
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -152,4 +153,4 @@ def upgrades(
     def rank(product: str) -> tuple[int, int, str]:
         return -together[product], -listings[product].buyers, product
 
-    return sorted(candidates, key=rank)[: rules.count]
+    return heapq.nsmallest(rules.count, candidates, key=rank)
