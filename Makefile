@@ -8,7 +8,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: install run up down status test lint format schemas bench-ingest bench-profile bench-scoring clean help
+.PHONY: install run up down status test lint format schemas bench-ingest bench-profile bench-scoring bench-scoring-pipeline clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -18,6 +18,7 @@ help:
 	@echo "make test    install, then run the whole test suite (starts its own Kafka and PostgreSQL)"
 	@echo "make lint    ruff and mypy"
 	@echo "make bench-ingest / bench-profile / bench-scoring   rerun a benchmark; writes bench/<name>/results.md"
+	@echo "make bench-scoring-pipeline   profiles.v1 -> scores.v1 through Kafka, scoring and the relay"
 	@echo "make clean   stop everything and delete local data (.retain/) and caches"
 
 $(UV):
@@ -66,6 +67,9 @@ bench-profile: install
 
 bench-scoring: install
 	$(VENV)/bin/python -m bench.scoring.run
+
+bench-scoring-pipeline: install
+	$(VENV)/bin/python -m bench.scoring.pipeline
 
 clean:
 	-@test -x $(VENV)/bin/retain && $(VENV)/bin/retain down

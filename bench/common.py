@@ -25,10 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from services.devstack.kafka import KAFKA_VERSION, LocalKafka
 from services.devstack.ports import free_port
@@ -39,6 +41,9 @@ from services.runtime.settings import Environment, ServiceSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = Path(os.environ.get("RETAIN_CACHE_DIR", REPO_ROOT / ".cache"))
+
+# The read APIs' Bearer token in every benchmark (local mode only).
+ADMIN_TOKEN = "bench-admin-token-" + "x" * 32
 
 # Ingest's rate limiter stays in the path, but high enough that it never answers 429 here.
 NO_RATE_LIMIT = {
@@ -98,6 +103,19 @@ def service_env(settings: ServiceSettings) -> dict[str, str]:
         "RETAIN_HTTP_HOST": "127.0.0.1",
         "RETAIN_LOG_LEVEL": "WARNING",
     }
+
+
+def pg_dsn(postgres: LocalPostgres) -> str:
+    """The server's URL for asyncpg (without SQLAlchemy's driver name)."""
+    return postgres.url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def postgres_version(postgres: LocalPostgres) -> str:
+    connection = await asyncpg.connect(pg_dsn(postgres))
+    try:
+        return str(await connection.fetchval("SHOW server_version"))
+    finally:
+        await connection.close()
 
 
 async def create_write_key(settings: ServiceSettings, name: str) -> str:
@@ -170,6 +188,15 @@ class ServiceProcess:
 
 
 # ---------------------------------------------------------------- CPU
+
+
+def postgres_processes(server: LocalPostgres) -> list[psutil.Process]:
+    """The postmaster and every process it runs now (connections come and go)."""
+    with contextlib.suppress(OSError, ValueError, psutil.Error):
+        pid = int((server.pgdata / "postmaster.pid").read_text().split()[0])
+        postmaster = psutil.Process(pid)
+        return [postmaster, *postmaster.children(recursive=True)]
+    return []
 
 
 def kafka_processes(kafka: LocalKafka) -> list[psutil.Process]:
@@ -284,7 +311,48 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     return {tp.partition: offset for tp, offset in offsets.items()}
 
 
+async def group_assignment(bootstrap: str, group: str) -> list[int] | None:
+    """How many partitions each member of a consumer group holds, once the group is stable
+    (None while it rebalances, or before anyone joined)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    [described] = response.to_object()["groups"]
+    if described["state"] != "Stable":
+        return None
+    return [
+        len(ConsumerProtocolMemberAssignment.decode(member["member_assignment"]).partitions())
+        for member in described["members"]
+    ]
+
+
+async def wait_for_group(
+    bootstrap: str, group: str, members: int, limit_seconds: float = 60
+) -> None:
+    """Until the group is stable with `members` members, each holding partitions: a consumer
+    that is ready may not have been assigned any yet, and a rebalance in a measurement would
+    pause it."""
+    deadline = time.monotonic() + limit_seconds
+    while time.monotonic() < deadline:
+        held = await group_assignment(bootstrap, group)
+        if held is not None and len(held) == members and all(held):
+            return
+        await asyncio.sleep(0.25)
+    raise RuntimeError(f"consumer group {group} did not settle on {members} member(s)")
+
+
 # ---------------------------------------------------------------- reporting
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    if not values:
+        return float("inf")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
 def tool_version(command: list[str], pattern: str | None = None) -> str:
@@ -342,14 +410,15 @@ def write_results_file(path: Path, lines: list[str], info: dict[str, str], notes
     path.write_text("\n".join(lines))
 
 
-def profile_summary(files: list[Path], limit: int = 30) -> str:
-    """The top of the merged cProfile files by own time, without pstats' list of file names."""
+def profile_summary(files: list[Path], limit: int = 30, sort: str = "tottime") -> str:
+    """The top of the merged cProfile files by own time (or `sort`, e.g. "cumulative"),
+    without pstats' list of file names."""
     existing = [str(f) for f in files if f.exists()]
     if not existing:
         return ""
     out = io.StringIO()
     stats = pstats.Stats(*existing, stream=out)
-    stats.strip_dirs().sort_stats("tottime").print_stats(limit)
+    stats.strip_dirs().sort_stats(sort).print_stats(limit)
     lines = out.getvalue().splitlines()
     # From the totals line on; pstats prints the file names first.
     start = next((i for i, line in enumerate(lines) if "function calls" in line), 0)

@@ -19,9 +19,8 @@ from datetime import UTC, datetime
 
 import psutil
 
-from bench.common import InProcessRecord, with_durable_postgres
+from bench.common import InProcessRecord, postgres_processes, with_durable_postgres
 from bench.profile.events import generate, touchpoint
-from bench.profile.run import postgres_processes
 from services.devstack.postgres import LocalPostgres
 from services.profile.main import build_fold, decode_touchpoint
 from services.profile.settings import ProfileSettings

@@ -59,6 +59,7 @@ import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.common import (
+    ADMIN_TOKEN,
     NO_RATE_LIMIT,
     CpuMeter,
     ServiceProcess,
@@ -68,6 +69,10 @@ from bench.common import (
     local_kafka,
     log,
     machine,
+    percentile,
+    pg_dsn,
+    postgres_processes,
+    postgres_version,
     profile_summary,
     service_env,
     settings_for,
@@ -91,7 +96,6 @@ THROUGHPUT_TARGET = 10_000  # one consumer process, durable PostgreSQL
 SCALING_TARGET = 1.7  # two consumer processes against one
 LATENCY_TARGET_P99_MS = 250.0
 LATENCY_RATE = 2_000
-ADMIN_TOKEN = "bench-admin-token-" + "x" * 32
 # Above this, unrelated load on the machine makes a scenario's figures unreliable.
 BUSY_MACHINE_CORES = 0.3
 # Versions recorded with the results.
@@ -103,15 +107,6 @@ PROFILE_PACKAGES = ["pydantic", "aiokafka", "sqlalchemy", "asyncpg", "orjson", "
 
 def base_env(settings: ServiceSettings) -> dict[str, str]:
     return service_env(settings) | {"RETAIN_ADMIN_TOKEN": ADMIN_TOKEN}
-
-
-def postgres_processes(server: LocalPostgres) -> list[psutil.Process]:
-    """The postmaster and every process it runs now (connections come and go)."""
-    with contextlib.suppress(OSError, ValueError, psutil.Error):
-        pid = int((server.pgdata / "postmaster.pid").read_text().split()[0])
-        postmaster = psutil.Process(pid)
-        return [postmaster, *postmaster.children(recursive=True)]
-    return []
 
 
 # ---------------------------------------------------------------- Kafka
@@ -172,10 +167,6 @@ class Throughput:
 
     def passed(self, single: Throughput | None) -> bool:
         return self.correct and self.rate >= self.target(single)
-
-
-def pg_dsn(postgres: LocalPostgres) -> str:
-    return postgres.url.replace("postgresql+asyncpg://", "postgresql://")
 
 
 async def recorded(connection: asyncpg.Connection, group: str) -> int:
@@ -320,14 +311,6 @@ class Latency:
     def passed(self) -> bool:
         complete = self.committed == self.acked == self.sent
         return complete and percentile(self.latencies_ms, 99) <= LATENCY_TARGET_P99_MS
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    if not values:
-        return float("inf")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
 class KeepAliveClient:
@@ -605,16 +588,8 @@ def machine_info(postgres: LocalPostgres | None) -> dict[str, str]:
     info = machine(PROFILE_PACKAGES)
     if postgres is not None:
         with contextlib.suppress(Exception):
-            info["postgresql"] = asyncio.run(_server_version(postgres))
+            info["postgresql"] = asyncio.run(postgres_version(postgres))
     return info
-
-
-async def _server_version(postgres: LocalPostgres) -> str:
-    connection = await asyncpg.connect(pg_dsn(postgres))
-    try:
-        return str(await connection.fetchval("SHOW server_version"))
-    finally:
-        await connection.close()
 
 
 def cores(cpu: dict[str, float]) -> str:

@@ -22,8 +22,7 @@ from decimal import Decimal
 import psutil
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bench.common import InProcessRecord, with_durable_postgres
-from bench.profile.run import postgres_processes
+from bench.common import InProcessRecord, postgres_processes, with_durable_postgres
 from schemas.topics.profiles_v1 import Commerce, ProfileSnapshot, Referrals
 from services.devstack.postgres import LocalPostgres
 from services.runtime.db import create_engine, run_migrations
