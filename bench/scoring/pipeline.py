@@ -487,11 +487,13 @@ def run_round(stack: Stack, processes: int, revision: int, args: argparse.Namesp
 
 
 def cpu_text(result: Round) -> str:
-    elapsed = result.seconds
     parts = []
     for name, used in result.cpu_seconds.items():
+        split = ""
+        if name == "scoring" and len(result.per_process_cpu) > 1:
+            split = " = " + " + ".join(f"{cpu:.1f}" for cpu in result.per_process_cpu)
         parts.append(
-            f"{name} {used:.1f} ({used / elapsed:.2f} cores, "
+            f"{name} {used:.1f}{split} ({used / result.seconds:.2f} cores, "
             f"{used / result.changes * 1e6:,.0f} µs/change)"
         )
     return ", ".join(parts)
@@ -512,9 +514,6 @@ def table(rounds: list[Round]) -> list[str]:
         verdict = "pass" if r.passed else "MISS"
         if not r.correct:
             verdict += f" (WRONG: {r.seen:,} seen, {r.duplicates} twice, {len(r.wrong)} wrong)"
-        split = ""
-        if len(r.per_process_cpu) > 1:
-            split = " (" + " + ".join(f"{cpu:.1f}" for cpu in r.per_process_cpu) + ")"
         lines.append(
             f"| {r.processes} scoring process{'es' if r.processes > 1 else ''}, "
             f"revision {r.revision} | >= {TARGET:,} changes/s | {r.rate:,.0f} changes/s "
@@ -522,7 +521,7 @@ def table(rounds: list[Round]) -> list[str]:
             f"{r.produce_seconds:.1f} s, committed by scoring in {r.commit_seconds:.1f} s; "
             f"outbox peak {r.outbox_peak:,} rows) | p50 {percentile(lat, 50):,.0f} / p99 "
             f"{percentile(lat, 99):,.0f} / max {max(lat, default=0):,.0f} ms "
-            f"| {cpu_text(r).replace('scoring', 'scoring' + split, 1)} | {verdict} |"
+            f"| {cpu_text(r)} | {verdict} |"
         )
     return lines
 
@@ -572,7 +571,7 @@ def section(
         "once it is mostly queueing behind the backlog, not the latency at a sustainable rate.",
         "- CPU seconds per party over the round (cores = CPU seconds / the round's wall time, "
         "2.00 is the whole machine; per change = CPU seconds / changes): `scoring` all "
-        "scoring processes (each in brackets), `postgres` all its processes, `kafka` the "
+        "scoring processes (= each one's), `postgres` all its processes, `kafka` the "
         "broker's JVM, `bench` this script (producer, scores.v1 reader, poller), `other` "
         "everything else on the machine.",
         f"- Checks: {checks}.",
