@@ -88,6 +88,7 @@ from services.devstack.postgres import LocalPostgres
 from services.runtime.db import create_engine, run_migrations
 from services.runtime.kafka import create_producer, ensure_topics
 from services.runtime.settings import ServiceSettings
+from services.scoring.domain.profile_view import ScoredProfile
 from services.scoring.score_batch import ProfileUpdate
 from services.scoring.store import PostgresScoringStore
 
@@ -162,7 +163,8 @@ async def seed(stack: Stack, now: datetime) -> None:
             for customer in stack.shop[start : start + 2000]:
                 profile = snapshot(customer, 1, now)
                 raw = profile.model_dump_json().encode()
-                updates.append(ProfileUpdate(customer.customer_id, profile, raw))
+                view = ScoredProfile.model_validate_json(raw)
+                updates.append(ProfileUpdate(customer.customer_id, view, raw))
             async with engine.begin() as connection:
                 await PostgresScoringStore(connection).save_profiles(updates)
     finally:
