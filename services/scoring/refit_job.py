@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.runtime.outbox import Outbox
 from services.runtime.stopping import wait_or_stop
-from services.scoring.domain.refit import RefitSettings, refit
+from services.scoring.domain.refit import RefitSettings, refit, sample_buckets
 from services.scoring.domain.schedule import RefitSchedule
 from services.scoring.domain.score import ScoringModel
 from services.scoring.domain.standing import StandingRules
@@ -60,7 +60,8 @@ class RefitJob:
             store = PostgresScoringStore(connection)
             if not await store.try_refit_lock():
                 raise RefitBusyError("another refit is running")
-            ledger = await store.ledger()
+            customers = await store.customers_with_orders()
+            ledger = await store.ledger(sample_buckets(customers, self._settings.sample_customers))
             version = await store.latest_model_version() + 1
             model = await asyncio.to_thread(
                 refit,

@@ -41,6 +41,11 @@ class ScoringSettings(ServiceSettings):
         "its category",
     )
     upgrades_per_customer: int = Field(default=5, ge=0, le=50)
+    refit_sample_customers: int = Field(
+        default=2_000_000,
+        ge=1000,
+        description="Past this many customers with orders, refits fit a uniform sample of them",
+    )
 
     # The standing rules (services/scoring/domain/standing.py says what each one means).
     tier_top_share: float = Field(default=_RULES.top_share, gt=0, le=1)
@@ -70,6 +75,7 @@ class ScoringSettings(ServiceSettings):
             upgrades=UpgradeRules(
                 price_ratio=self.upgrade_price_ratio, count=self.upgrades_per_customer
             ),
+            sample_customers=self.refit_sample_customers,
         )
 
     def standing_rules(self) -> StandingRules:

@@ -20,6 +20,7 @@ from services.scoring.domain.clv import BgNbdParams, Fit, GammaGammaParams, Mode
 from services.scoring.domain.ledger import LedgerOrder, OrderLine
 from services.scoring.domain.profile_view import ScoredProfile
 from services.scoring.domain.recommend import CoPurchases
+from services.scoring.domain.refit import SAMPLE_BUCKETS
 from services.scoring.domain.rfm import RfmBounds
 from services.scoring.domain.score import ScoringModel
 from services.scoring.domain.transitions import Standing
@@ -27,12 +28,15 @@ from services.scoring.domain.upgrades import Catalogue, Listing, UpgradeRules
 from services.scoring.score_batch import ProfileUpdate, StoredScores
 
 _TRY_REFIT_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('retain:scoring:refit'))")
+# A customer's sample bucket: a stable hash of their id, so a sample is uniform, the same
+# customers from one refit to the next, and chosen by the database without reading the rest.
 _ALL_ORDERS = text(
     "SELECT customer_id, order_id, ordered_at, revenue, currency, categories, products, "
     "CAST(lines AS text) AS lines "
-    "FROM scoring.orders "
+    "FROM scoring.orders WHERE (hashtext(customer_id) & :mask) < :buckets "
     "ORDER BY customer_id, ordered_at, order_id"
 )
+_CUSTOMERS_WITH_ORDERS = text("SELECT count(DISTINCT customer_id) FROM scoring.orders")
 _CUSTOMER_PAGE = text(
     "SELECT customer_id FROM scoring.profiles WHERE customer_id > :after "
     "ORDER BY customer_id LIMIT :limit"
@@ -186,10 +190,15 @@ class PostgresScoringStore:
         """One refit at a time across replicas: the lock lasts as long as the transaction."""
         return bool(await self._connection.scalar(_TRY_REFIT_LOCK))
 
-    async def ledger(self) -> dict[str, list[LedgerOrder]]:
-        """Every customer's orders, oldest first."""
+    async def customers_with_orders(self) -> int:
+        return int(await self._connection.scalar(_CUSTOMERS_WITH_ORDERS) or 0)
+
+    async def ledger(self, buckets: int = SAMPLE_BUCKETS) -> dict[str, list[LedgerOrder]]:
+        """The orders, oldest first, of the customers in the first `buckets` sample buckets
+        (all of them by default)."""
         found: dict[str, list[LedgerOrder]] = {}
-        for row in await self._connection.execute(_ALL_ORDERS):
+        sample = {"mask": SAMPLE_BUCKETS - 1, "buckets": buckets}
+        for row in await self._connection.execute(_ALL_ORDERS, sample):
             found.setdefault(row.customer_id, []).append(_order(row))
         return found
 

@@ -9,6 +9,7 @@ expected-value bound of the most valuable tier, and for expansion the co-purchas
 historical data such as CDNOW (co-purchases and the catalogue take the whole ledger).
 """
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,19 @@ from services.scoring.domain.standing import StandingRules, top_value_bound
 from services.scoring.domain.summary import CustomerSummary, Purchase, Summaries, summarize
 from services.scoring.domain.upgrades import UpgradeRules, catalogue
 
+SAMPLE_BUCKETS = 1024  # customers fall into this many buckets by a hash of their id
+
+
+def sample_buckets(customers: int, cap: int) -> int:
+    """How many of the SAMPLE_BUCKETS a refit reads so that about `cap` of `customers` with
+    orders are fitted: all of them up to the cap. BG/NBD and Gamma-Gamma parameters, the RFM
+    quintiles and the top-tier bound describe the population, and a uniform sample of a
+    million customers pins them within about 1% (bench/scoring), at a fixed cost however large
+    the customer base grows."""
+    if customers <= cap:
+        return SAMPLE_BUCKETS
+    return max(1, math.ceil(SAMPLE_BUCKETS * cap / customers))
+
 
 @dataclass(frozen=True)
 class RefitSettings:
@@ -32,6 +46,7 @@ class RefitSettings:
     monthly_discount_rate: float = 0.01
     fit: FitSettings = field(default_factory=FitSettings)
     upgrades: UpgradeRules = field(default_factory=UpgradeRules)
+    sample_customers: int = 2_000_000  # fit on a uniform sample past this many customers
 
 
 def _main_currency_orders(orders: Sequence[LedgerOrder]) -> list[LedgerOrder]:

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from services.scoring.domain.clv import ModelStatus, fit
-from services.scoring.domain.refit import RefitSettings, refit
+from services.scoring.domain.refit import SAMPLE_BUCKETS, RefitSettings, refit, sample_buckets
 from services.scoring.domain.score import LedgerOrder
 from services.scoring.domain.standing import StandingRules
 from services.scoring.domain.upgrades import UpgradeRules
@@ -77,3 +77,18 @@ def test_a_refit_prices_the_catalogue_for_upgrades_with_the_rules_it_is_given() 
     assert model.catalogue.listings["tent-trek"].prices == {"EUR": Decimal(160)}
     assert model.catalogue.listings["tent-trek"].buyers == 2
     assert model.upgrade_rules == rules
+
+
+@pytest.mark.parametrize(
+    ("customers", "cap", "buckets"),
+    [
+        (0, 1000, SAMPLE_BUCKETS),
+        (1000, 1000, SAMPLE_BUCKETS),
+        (2000, 1000, 512),
+        (10**7, 10**6, 103),
+    ],
+)
+def test_a_refit_reads_a_sample_sized_to_the_cap(customers: int, cap: int, buckets: int) -> None:
+    assert sample_buckets(customers, cap) == buckets
+    # Never fewer customers than the cap asks for (on average), never none.
+    assert buckets * customers / SAMPLE_BUCKETS >= min(cap, customers)
