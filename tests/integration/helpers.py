@@ -1,5 +1,7 @@
-"""Helpers for integration tests: services as real processes, topics read from the start."""
+"""Helpers for integration tests: services as real processes, topics read from the start, and
+the email Mailpit caught."""
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -7,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
@@ -104,3 +107,56 @@ async def read_messages(
         return found
     finally:
         await consumer.stop()
+
+
+class MailpitInbox:
+    """The messages Mailpit caught, through its REST API (`{ui_url}/api/v1`).
+
+    A message summary (`messages()`) has `ID`, `MessageID`, `Subject`, `From`, `To`, `Cc`,
+    `Snippet`, `Created`, `Size`...; `message(id)` adds `Text`, `HTML` and `Attachments`, and
+    `headers(id)` maps each header name to its values. Mailpit answers newest first.
+    """
+
+    def __init__(self, ui_url: str) -> None:
+        self.api = f"{ui_url}/api/v1"
+
+    async def messages(self) -> list[dict[str, Any]]:
+        """Summaries of every message, newest first."""
+        answer = await self._call("GET", "/messages", params={"limit": 1000})
+        messages: list[dict[str, Any]] = answer.json()["messages"]
+        return messages
+
+    async def message(self, message_id: str) -> dict[str, Any]:
+        """One message by Mailpit's `ID`: subject, addresses, `Text`, `HTML`, attachments."""
+        message: dict[str, Any] = (await self._call("GET", f"/message/{message_id}")).json()
+        return message
+
+    async def headers(self, message_id: str) -> dict[str, list[str]]:
+        """One message's headers as sent, each name with its values."""
+        answer = await self._call("GET", f"/message/{message_id}/headers")
+        headers: dict[str, list[str]] = answer.json()
+        return headers
+
+    async def delete_all(self) -> None:
+        await self._call("DELETE", "/messages")
+
+    async def wait_for(self, count: int = 1, wait_seconds: float = 10) -> list[dict[str, Any]]:
+        """Summaries once at least `count` messages arrived; AssertionError after wait_seconds."""
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            messages = await self.messages()
+            if len(messages) >= count:
+                return messages
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{len(messages)} message(s) after {wait_seconds}s, not {count}"
+                )
+            await asyncio.sleep(0.1)
+
+    async def _call(
+        self, method: str, path: str, params: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
+            response = await client.request(method, f"{self.api}{path}", params=params)
+        response.raise_for_status()
+        return response
