@@ -1,5 +1,6 @@
 # Everything runs from the checkout: `make run` and `make test` install what they need first.
-# Python 3.11+, Java 17+ and Maven must be on the machine; nothing else.
+# Python 3.11+, Java 17+ and Maven, Go 1.24+ and Node.js 18+ with npm (to build Mailpit, the
+# local SMTP server, once) must be on the machine; nothing else.
 
 PYTHON ?= python3
 UV_VERSION := 0.13.9
@@ -12,10 +13,10 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 .DEFAULT_GOAL := help
 
 help:
-	@echo "make run     install, then start Kafka, PostgreSQL and the four services (Ctrl-C stops)"
+	@echo "make run     install, then start Kafka, PostgreSQL, Mailpit and the four services (Ctrl-C stops)"
 	@echo "make up      the same in the background; returns when every service is ready"
 	@echo "make down    stop what 'make up' started"
-	@echo "make test    install, then run the whole test suite (starts its own Kafka and PostgreSQL)"
+	@echo "make test    install, then run the whole test suite (starts its own Kafka, PostgreSQL, Mailpit)"
 	@echo "make lint    ruff and mypy"
 	@echo "make bench-ingest / bench-profile / bench-scoring   rerun a benchmark; writes bench/<name>/results.md"
 	@echo "make bench-scoring-pipeline   profiles.v1 -> scores.v1 through Kafka, scoring and the relay"

@@ -1,6 +1,7 @@
 """`retain`: run the local stack.
 
-retain run     start Kafka, PostgreSQL and the four services in the foreground; Ctrl-C stops all
+retain run     start Kafka, PostgreSQL, Mailpit and the four services in the foreground; Ctrl-C
+               stops all
 retain up      the same in the background; returns once every service answers /readyz
 retain down    stop what `retain up` started
 retain status  what is running
@@ -34,12 +35,22 @@ def _banner(stack: LocalStack) -> str:
     lines += [
         f"  kafka    {stack.bootstrap_servers}",
         f"  postgres {stack.database_url.replace(stack.postgres.password, '***')}",
+        f"  smtp     {stack.smtp_host}:{config.smtp_port}",
+    ]
+    if not config.external_smtp:
+        lines.append(f"  inbox    {stack.mailpit.ui_url}  (every email sent locally)")
+    lines += [
         f"  admin token: {stack.secrets['RETAIN_ADMIN_TOKEN']}",
         f"  dev write key: {stack.secrets['RETAIN_DEV_WRITE_KEY']}",
         f"  (secrets are in {config.env_file})",
         "",
     ]
     return "\n".join(lines)
+
+
+def _progress(message: str) -> None:
+    """Word of slow one-time work (building Mailpit), so a long first start is not silent."""
+    print(f"retain: {message}", file=sys.stderr, flush=True)
 
 
 def _run(stack: LocalStack) -> None:
@@ -97,6 +108,12 @@ def _status(stack: LocalStack) -> None:
     print(f"services running: {', '.join(running) or 'none'}")
     print(f"kafka: {'running' if stack.kafka.is_running() else 'stopped'}")
     print(f"postgres: {'running' if stack.postgres.is_running() else 'stopped'}")
+    if stack.config.external_smtp:
+        print(f"mailpit: not used (RETAIN_SMTP_HOST={stack.config.external_smtp})")
+    elif stack.mailpit.is_running():
+        print(f"mailpit: running, inbox {stack.mailpit.ui_url}, SMTP port {stack.config.smtp_port}")
+    else:
+        print("mailpit: stopped")
 
 
 COMMANDS: dict[str, tuple[Callable[[LocalStack], None], str]] = {
@@ -154,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     spend_import.add_argument("--token", help="admin token (default: RETAIN_ADMIN_TOKEN)")
     args = parser.parse_args(argv)
     try:
-        stack = LocalStack(StackConfig.from_environment())
+        stack = LocalStack(StackConfig.from_environment(), progress=_progress)
         if args.command == "keys":
             _keys(stack, args)
         elif args.command == "spend":

@@ -1,9 +1,10 @@
-"""The whole local stack: Kafka, PostgreSQL and the four services, started and stopped as one.
+"""The whole local stack: Kafka, PostgreSQL, Mailpit and the four services, started and stopped
+as one.
 
-State lives in one folder (RETAIN_STATE_DIR, default `.retain/` in the checkout): broker and
-database data, logs, pid files and the generated secrets in `local.env`. Every port and both
-folders come from the environment, so a second stack (the test suite's) can run beside one
-started by `make run`.
+State lives in one folder (RETAIN_STATE_DIR, default `.retain/` in the checkout): broker,
+database and mailbox data, logs, pid files and the generated secrets in `local.env`. Every port
+and both folders come from the environment, so a second stack (the test suite's) can run beside
+one started by `make run`.
 """
 
 import asyncio
@@ -22,6 +23,7 @@ import psutil
 
 from services.devstack.errors import DevStackError
 from services.devstack.kafka import LocalKafka
+from services.devstack.mailpit import LocalMailpit, Progress, ensure_mailpit
 from services.devstack.ports import LOOPBACK, ensure_port_free
 from services.devstack.postgres import LocalPostgres
 from services.ingest.cli import register_dev_write_key
@@ -46,9 +48,13 @@ class StackConfig:
     kafka_port: int
     postgres_port: int
     service_ports: Mapping[str, int]
+    # Mailpit's SMTP port (also what the services send to) and its inbox's port.
+    smtp_port: int = 1025
+    mailpit_ui_port: int = 8025
     # Set when the stack should use existing servers instead of starting its own.
     external_kafka: str | None = None
     external_database: str | None = None
+    external_smtp: str | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -64,12 +70,15 @@ class StackConfig:
             cache_dir=Path(environ.get("RETAIN_CACHE_DIR", REPO_ROOT / ".cache")).absolute(),
             kafka_port=port("RETAIN_KAFKA_PORT", 9092),
             postgres_port=port("RETAIN_POSTGRES_PORT", 5432),
+            smtp_port=port("RETAIN_SMTP_PORT", 1025),
+            mailpit_ui_port=port("RETAIN_MAILPIT_UI_PORT", 8025),
             service_ports={
                 name: port(f"RETAIN_{name.upper()}_PORT", default)
                 for name, default in DEFAULT_PORTS.items()
             },
             external_kafka=environ.get("RETAIN_KAFKA_BOOTSTRAP_SERVERS") or None,
             external_database=environ.get("RETAIN_DATABASE_URL") or None,
+            external_smtp=environ.get("RETAIN_SMTP_HOST") or None,
         )
 
     @property
@@ -101,8 +110,11 @@ def load_or_create_secrets(env_file: Path) -> dict[str, str]:
 
 
 class LocalStack:
-    def __init__(self, config: StackConfig, *, durable: bool = True) -> None:
+    def __init__(
+        self, config: StackConfig, *, durable: bool = True, progress: Progress | None = None
+    ) -> None:
         self.config = config
+        self.progress = progress
         self.secrets = load_or_create_secrets(config.env_file)
         self.kafka = LocalKafka(
             data_dir=config.state_dir / "kafka",
@@ -117,6 +129,14 @@ class LocalStack:
             password=self.secrets["RETAIN_POSTGRES_PASSWORD"],
             durable=durable,
         )
+        self.mailpit = LocalMailpit(
+            data_dir=config.state_dir / "mailpit",
+            cache_dir=config.cache_dir,
+            smtp_port=config.smtp_port,
+            ui_port=config.mailpit_ui_port,
+            log_file=self.log_dir / "mailpit.log",
+            progress=progress,
+        )
 
     @property
     def log_dir(self) -> Path:
@@ -130,17 +150,29 @@ class LocalStack:
     def database_url(self) -> str:
         return self.config.external_database or self.postgres.url
 
+    @property
+    def smtp_host(self) -> str:
+        return self.config.external_smtp or self.mailpit.smtp_host
+
     def start_infrastructure(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for service, port in self.config.service_ports.items():
             ensure_port_free(port, f"the {service} service")
+        if not self.config.external_smtp:
+            # Built once per machine, minutes the first time: before any server starts, so a
+            # missing Go or npm is reported before anything needs stopping.
+            ensure_mailpit(self.config.cache_dir, self.progress)
         if not self.config.external_database:
             self.postgres.start()
         asyncio.run(register_dev_write_key(self.database_url, self.secrets["RETAIN_DEV_WRITE_KEY"]))
         if not self.config.external_kafka:
             self.kafka.start()
+        if not self.config.external_smtp:
+            self.mailpit.start()
 
     def stop_infrastructure(self) -> None:
+        if not self.config.external_smtp:
+            self.mailpit.stop()
         if not self.config.external_kafka:
             self.kafka.stop()
         if not self.config.external_database:
@@ -155,6 +187,8 @@ class LocalStack:
                 "RETAIN_LOG_FORMAT": log_format,
                 "RETAIN_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
                 "RETAIN_DATABASE_URL": self.database_url,
+                "RETAIN_SMTP_HOST": self.smtp_host,
+                "RETAIN_SMTP_PORT": str(self.config.smtp_port),
                 **{
                     f"RETAIN_{name.upper()}_PORT": str(port)
                     for name, port in self.config.service_ports.items()

@@ -1,5 +1,7 @@
 """`make up` starts the whole stack, every service answers /readyz, `make down` leaves nothing.
 
+The stack includes Mailpit: its inbox URL is printed and the services are told where SMTP is.
+
 The stack gets its own free ports and state folder, so this runs beside `make run`.
 """
 
@@ -16,6 +18,7 @@ import pytest
 
 from services.devstack.ports import free_port, is_listening
 from services.devstack.stack import SERVICES
+from tests.conftest import CACHE_DIR
 
 pytestmark = pytest.mark.e2e
 
@@ -25,8 +28,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def _stack_env(state_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RETAIN_")}
     env["RETAIN_STATE_DIR"] = str(state_dir)
-    env["RETAIN_CACHE_DIR"] = str(REPO_ROOT / ".cache")
-    for name in ("KAFKA", "POSTGRES", *(s.upper() for s in SERVICES)):
+    env["RETAIN_CACHE_DIR"] = str(CACHE_DIR)  # where the suite built Mailpit before the tests
+    for name in ("KAFKA", "POSTGRES", "SMTP", "MAILPIT_UI", *(s.upper() for s in SERVICES)):
         env[f"RETAIN_{name}_PORT"] = str(free_port())
     return env
 
@@ -113,6 +116,9 @@ def test_make_up_serves_readyz_on_all_services_and_make_down_stops_everything(
     # Printed at start for the person running it.
     assert local_env["RETAIN_ADMIN_TOKEN"] in up.stdout
     assert local_env["RETAIN_DEV_WRITE_KEY"] in up.stdout
+    inbox = f"http://127.0.0.1:{stack['RETAIN_MAILPIT_UI_PORT']}"
+    assert inbox in up.stdout
+    assert httpx.get(f"{inbox}/readyz", timeout=5).status_code == 200
 
     ports = {service: int(stack[f"RETAIN_{service.upper()}_PORT"]) for service in SERVICES}
     for service, port in ports.items():
@@ -123,7 +129,9 @@ def test_make_up_serves_readyz_on_all_services_and_make_down_stops_everything(
         assert response.json()["checks"] == {"kafka": "ok", "postgres": "ok", **workers}
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
         assert "retain_http_requests_total" in metrics.text
-    assert _processes_using(state_dir)
+    [notify] = [p for p in _processes_using(state_dir) if "services.notify" in p.cmdline()]
+    assert notify.environ()["RETAIN_SMTP_HOST"] == "127.0.0.1"
+    assert notify.environ()["RETAIN_SMTP_PORT"] == stack["RETAIN_SMTP_PORT"]
     _an_order_posted_to_ingest_reaches_the_profile(ports, local_env)
 
     down = subprocess.run(
@@ -135,5 +143,7 @@ def test_make_up_serves_readyz_on_all_services_and_make_down_stops_everything(
         *ports.values(),
         int(stack["RETAIN_KAFKA_PORT"]),
         int(stack["RETAIN_POSTGRES_PORT"]),
+        int(stack["RETAIN_SMTP_PORT"]),
+        int(stack["RETAIN_MAILPIT_UI_PORT"]),
     ]
     assert [port for port in all_ports if is_listening(port)] == []

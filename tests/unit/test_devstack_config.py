@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from services.devstack.errors import DevStackError
-from services.devstack.stack import StackConfig, load_or_create_secrets
+from services.devstack.stack import LocalStack, StackConfig, load_or_create_secrets
 
 
 def test_ports_and_folders_come_from_the_environment(tmp_path: Path) -> None:
@@ -28,6 +28,36 @@ def test_existing_servers_replace_the_local_ones() -> None:
     )
     assert config.external_kafka == "kafka:9092"
     assert config.external_database == "postgresql://x"
+
+
+def test_the_services_send_email_to_the_local_mailpit(tmp_path: Path) -> None:
+    config = StackConfig.from_environment({"RETAIN_STATE_DIR": str(tmp_path)})
+    assert (config.smtp_port, config.mailpit_ui_port) == (1025, 8025)
+    assert config.external_smtp is None
+    stack = LocalStack(config)
+    assert stack.mailpit.ui_url == "http://127.0.0.1:8025"
+    env = stack.service_env()
+    assert (env["RETAIN_SMTP_HOST"], env["RETAIN_SMTP_PORT"]) == ("127.0.0.1", "1025")
+
+
+def test_an_smtp_server_of_your_own_replaces_mailpit(tmp_path: Path) -> None:
+    config = StackConfig.from_environment(
+        {
+            "RETAIN_STATE_DIR": str(tmp_path),
+            "RETAIN_SMTP_HOST": "smtp.example.com",
+            "RETAIN_SMTP_PORT": "587",
+            "RETAIN_MAILPIT_UI_PORT": "18025",
+        }
+    )
+    assert config.external_smtp == "smtp.example.com"
+    assert config.mailpit_ui_port == 18025
+    env = LocalStack(config).service_env()
+    assert (env["RETAIN_SMTP_HOST"], env["RETAIN_SMTP_PORT"]) == ("smtp.example.com", "587")
+
+
+def test_a_bad_smtp_port_is_named() -> None:
+    with pytest.raises(DevStackError, match="RETAIN_MAILPIT_UI_PORT must be a port number"):
+        StackConfig.from_environment({"RETAIN_MAILPIT_UI_PORT": "smtp"})
 
 
 def test_local_secrets_are_generated_once_and_kept(tmp_path: Path) -> None:
