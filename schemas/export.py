@@ -19,6 +19,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaV
 from pydantic_core import core_schema
 
 from schemas.catalog import PAYLOADS
+from schemas.journey_v1 import Journey
 from schemas.parse import BatchRequest, SegmentEvent
 from schemas.topics import TOPICS, TopicSpec
 
@@ -54,7 +55,7 @@ def _json_text(schema: dict[str, Any]) -> str:
 
 
 def json_schemas() -> dict[str, str]:
-    """Relative path -> file text of every JSON Schema, topic payloads and Segment bodies."""
+    """Relative path -> file text of every JSON Schema: topic payloads, Segment bodies, journeys."""
     files: dict[str, str] = {}
     for payload in PAYLOADS.values():
         # Topic payloads are written by Retain: describe what producers serialise.
@@ -66,6 +67,10 @@ def json_schemas() -> dict[str, str]:
     )
     files[f"{SCHEMA_DIR}/segment.batch.json"] = _json_text(
         json_schema(BatchRequest, title="BatchRequest", mode="validation")
+    )
+    # Journey files are written by hand: describe what the notify service loads, for editors.
+    files[f"{SCHEMA_DIR}/journey.v1.json"] = _json_text(
+        json_schema(Journey, title="Journey", mode="validation")
     )
     return dict(sorted(files.items()))
 
