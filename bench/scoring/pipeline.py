@@ -23,10 +23,11 @@ record, i.e. consumed, scored, committed (with the outbox row and the offsets) a
 Per customer, produce -> scores.v1 seen; as the whole round is produced at once (a backlog),
 that latency is mostly queueing. A last round (`--paced-rate`, 500/s for `--paced-seconds`,
 20) produces changes steadily, below what one process sustains, for the latency of a change
-in normal operation: the issue asks for every change rescored within a second. Every record seen is checked (the customer's new historical
-CLV, the fitted model), and every customer must be seen exactly once. Meanwhile scoring's
-recorded offsets and outbox are polled: when it had committed every change, and how many rows
-waited for the relay at most, tell whether consuming or relaying set the pace.
+in normal operation: the issue asks for every change rescored within a second. Every record
+seen is checked (the customer's new historical CLV, the fitted model), and every customer must
+be seen exactly once. Meanwhile scoring's recorded offsets and outbox are polled: when it had
+committed every change, and how many rows waited for the relay at most, tell whether consuming
+or relaying set the pace.
 
 CPU seconds are metered per party over each round: the scoring processes, Kafka,
 PostgreSQL (all its processes), this benchmark (producer, scores.v1 reader, poller) and the
