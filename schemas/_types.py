@@ -16,6 +16,9 @@ MAX_TEXT = 1024
 MAX_URL = 2048
 MAX_LONG_TEXT = 10_000
 MAX_LIST = 1000
+# Levels of objects and arrays under any field of an event (properties, traits, context, ...):
+# far more than real events use, far below the recursion limits of the consumers' decoders.
+MAX_DEPTH = 64
 # Money above a trillion is a bug upstream, not a purchase; below it, a float's shortest repr
 # is the decimal the client sent, so `exact()` recovers it.
 MAX_MONEY = 1_000_000_000_000

@@ -3,6 +3,10 @@
 One pydantic validator is built at import time and reused: each call is a single pass through
 pydantic-core plus a dictionary look-up that picks the event's model, so no model is built per
 call.
+
+Before the models, every JSON value in the event, whatever its field, is held to what every
+consumer can decode and store (`value_errors`): at most MAX_DEPTH levels of objects and arrays
+under a field, and no NUL character in a string or key (PostgreSQL's text and jsonb refuse it).
 """
 
 from collections.abc import Mapping
@@ -10,8 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Union, cast
 
 from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationError
 
-from schemas._types import MAX_NAME, UtcDatetime
-from schemas.errors import InvalidEvent, field_errors
+from schemas._types import MAX_DEPTH, MAX_NAME, UtcDatetime
+from schemas.errors import FieldError, InvalidEvent, _path, field_errors
 from schemas.events import (
     TYPED_EVENT_CLASSES,
     TYPED_EVENTS,
@@ -117,15 +121,89 @@ _ADAPTER: TypeAdapter[SegmentEvent] = TypeAdapter(SegmentEvent)
 _validate = _ADAPTER.validator.validate_python
 
 
-def parse_event(raw: Any, *, event_type: EventType | None = None) -> SegmentEvent:
+DEPTH_MESSAGE = f"must not nest objects and arrays more than {MAX_DEPTH} levels deep"
+NUL_MESSAGE = "must not contain a NUL character (\\u0000)"
+NUL_KEY_MESSAGE = "keys must not contain a NUL character (\\u0000)"
+_NUL_ESCAPED = b"\\u0000"  # how a JSON encoder writes NUL; never a literal NUL byte
+
+
+def value_errors(event: Mapping[str, Any], encoded: bytes | None = None) -> list[FieldError]:
+    """Where the JSON values of `event` break the rules of every field; [] when none does.
+
+    A field (`properties`, `traits`, `context`, any other) may nest objects and arrays at most
+    MAX_DEPTH levels deep (`{}` is one level), and no string or key may hold a NUL character.
+    The depth error names the top-level field; a NUL, the path to its string (or to the object
+    whose key holds it). One error per top-level field, the first found.
+
+    `encoded` is the event as compact JSON, when the caller has it: then an event with no
+    escaped NUL and no more objects and arrays in all than the limit allows, the common case,
+    is settled by two byte scans without looking at a single value.
+    """
+    if (
+        encoded is not None
+        and _NUL_ESCAPED not in encoded
+        and encoded.count(b"{") + encoded.count(b"[") <= MAX_DEPTH + 1
+    ):
+        return []
+    errors: list[FieldError] = []
+    for key, value in event.items():
+        if "\x00" in key:
+            errors.append({"field": "", "message": NUL_KEY_MESSAGE})
+            continue
+        found = _first_problem(value, MAX_DEPTH)
+        if found is None:
+            continue
+        message, below = found
+        if message == DEPTH_MESSAGE:
+            errors.append({"field": key, "message": message})
+        else:
+            errors.append({"field": _path([key, *reversed(below)]), "message": message})
+    return errors
+
+
+def _first_problem(value: Any, levels: int) -> tuple[str, list[str | int]] | None:
+    """The first NUL or excess depth in `value`: its message and path, innermost part first.
+
+    `levels` is how many levels of objects and arrays `value` may still open; the walk never
+    goes deeper than that, so it needs no more than MAX_DEPTH frames whatever the input.
+    """
+    if isinstance(value, str):
+        return (NUL_MESSAGE, []) if "\x00" in value else None
+    children: Any
+    if isinstance(value, dict):
+        children = value.items()
+    elif isinstance(value, list):
+        children = enumerate(value)
+    else:
+        return None
+    if levels == 0:
+        return DEPTH_MESSAGE, []
+    for part, child in children:
+        if isinstance(part, str) and "\x00" in part:
+            return NUL_KEY_MESSAGE, []
+        if isinstance(child, str | dict | list):
+            found = _first_problem(child, levels - 1)
+            if found is not None:
+                found[1].append(part)
+                return found
+    return None
+
+
+def parse_event(
+    raw: Any, *, event_type: EventType | None = None, encoded: bytes | None = None
+) -> SegmentEvent:
     """Validate one raw event (a decoded JSON object); raise InvalidEvent naming each bad field.
 
     `event_type` is the type implied by the endpoint (/v1/track, ...); it overrides the body's.
+    `encoded`, the event as compact JSON if the caller has it, makes `value_errors` faster.
     """
     if not isinstance(raw, dict):
         if not isinstance(raw, Mapping):
             raise InvalidEvent([{"field": "", "message": "must be a JSON object"}])
         raw = dict(raw)
+    problems = value_errors(raw, encoded)
+    if problems:
+        raise InvalidEvent(problems)
     if event_type is not None and raw.get("type") != event_type:
         raw = {**raw, "type": event_type}
     try:

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from schemas import FieldError, InvalidEvent
+from schemas._types import MAX_DEPTH
 from schemas.parse import apply_batch_defaults, parse_event
 from schemas.segment import EventType
 from schemas.topics.touchpoints_rejected_v1 import RejectedTouchpoint, RejectReason
@@ -74,6 +75,26 @@ def _message_id_of(raw: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _encoded(raw: Any) -> bytes | None:
+    """The event as compact JSON, or None when it nests deeper than orjson encodes."""
+    try:
+        return orjson.dumps(raw)
+    except orjson.JSONEncodeError:  # the only failure for values orjson itself decoded
+        return None
+
+
+_CUT = "…"
+
+
+def _cut(value: Any, levels: int) -> Any:
+    """`value` with every object or array deeper than `levels` replaced by "…"."""
+    if isinstance(value, dict):
+        return {k: _cut(v, levels - 1) for k, v in value.items()} if levels > 0 else _CUT
+    if isinstance(value, list):
+        return [_cut(v, levels - 1) for v in value] if levels > 0 else _CUT
+    return value
+
+
 class IntakeRules:
     def __init__(self, *, max_event_bytes: int) -> None:
         self.max_event_bytes = max_event_bytes
@@ -118,8 +139,10 @@ class IntakeRules:
             if isinstance(raw, dict):
                 raw.pop("writeKey", None)  # a credential, not part of the event
             index = None if event_type is not None else position
-            encoded = orjson.dumps(raw)
-            if len(encoded) > self.max_event_bytes:
+            # None when deeper than orjson encodes (254 levels): far past MAX_DEPTH, so
+            # parse_event refuses it, naming the field.
+            encoded = _encoded(raw)
+            if encoded is not None and len(encoded) > self.max_event_bytes:
                 limit = self.max_event_bytes
                 message = (
                     f"event is {len(encoded)} bytes; the limit is {limit} bytes "
@@ -128,8 +151,10 @@ class IntakeRules:
                 reject(encoded, index, "event_too_large", message, [], raw)
                 continue
             try:
-                event = parse_event(raw, event_type=event_type)
+                event = parse_event(raw, event_type=event_type, encoded=encoded)
             except InvalidEvent as invalid:
+                if encoded is None:  # the record keeps the event cut at the depth limit
+                    encoded = orjson.dumps(_cut(raw, MAX_DEPTH + 1))
                 reject(encoded, index, "validation_failed", str(invalid), invalid.errors, raw)
                 continue
             intake.accepted.append(stamp(event, received_at=received_at, source_id=source_id))

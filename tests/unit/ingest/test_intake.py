@@ -2,6 +2,8 @@ import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from services.ingest.domain.intake import IntakeRules, write_key_from
 from services.ingest.domain.keys import hash_write_key, key_hint, new_write_key
 
@@ -86,3 +88,48 @@ def test_an_event_over_the_size_limit_is_rejected_with_the_limit_named() -> None
     assert rejection.reason == "event_too_large"
     assert "32768 bytes (32 KB) per event" in rejection.message
     assert intake.rejected_records[0].payload_truncated
+
+
+def _deep(levels: int) -> Any:
+    value: Any = {}
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
+def test_events_nested_past_the_depth_limit_are_rejected_never_raised() -> None:
+    # 300 levels: deeper than orjson encodes (254), which once made a 500.
+    body = {
+        "batch": [
+            {"type": "track", "userId": "u", "event": "Ok", "messageId": "ok"},
+            {"type": "track", "userId": "u", "event": "Deep", "messageId": "deep-65"},
+            {"type": "track", "userId": "u", "event": "Deep", "messageId": "deep-300"},
+        ],
+    }
+    body["batch"][1]["properties"] = _deep(65)
+    body["batch"][2]["properties"] = _deep(300)
+    intake = RULES.take_batch(body, source_id="src_1", received_at=RECEIVED)
+    assert [t.message_id for t in intake.accepted] == ["ok"]
+    assert [(r.index, r.message_id) for r in intake.rejections] == [(1, "deep-65"), (2, "deep-300")]
+    for rejection in intake.rejections:
+        assert rejection.errors == [
+            {
+                "field": "properties",
+                "message": "must not nest objects and arrays more than 64 levels deep",
+            }
+        ]
+    # The record of the unencodable one keeps the event, cut at the limit.
+    cut = orjson.loads(intake.rejected_records[1].payload)
+    assert cut["messageId"] == "deep-300"
+    assert orjson.dumps(cut).count(b"{") == 1 + 64  # the event, then 64 levels of properties
+    assert "…" in intake.rejected_records[1].payload
+
+
+def test_a_nul_character_is_rejected_naming_the_field() -> None:
+    event = {"userId": "u1", "event": "Note", "properties": {"text": "a\x00b"}}
+    intake = _take([event], "track")
+    assert intake.accepted == []
+    [rejection] = intake.rejections
+    assert rejection.errors == [
+        {"field": "properties.text", "message": "must not contain a NUL character (\\u0000)"}
+    ]

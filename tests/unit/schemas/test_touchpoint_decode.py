@@ -87,9 +87,15 @@ def assert_decodes_alike(raw: bytes) -> None:
 # Generated events: every type and every typed track event, as SDKs send them
 
 
-ids = st.text(min_size=1, max_size=24) | st.integers(min_value=0, max_value=10**12)
-texts = st.text(max_size=40) | st.integers(min_value=-1000, max_value=10**6)
-urls = st.text(max_size=80)
+def text(*, min_size: int = 0, max_size: int) -> st.SearchStrategy[str]:
+    """Any text but NUL, which the contract refuses in every string (schemas.parse)."""
+    return st.text(_NO_NUL, min_size=min_size, max_size=max_size)
+
+
+_NO_NUL = st.characters(codec="utf-8", exclude_characters="\x00")
+ids = text(min_size=1, max_size=24) | st.integers(min_value=0, max_value=10**12)
+texts = text(max_size=40) | st.integers(min_value=-1000, max_value=10**6)
+urls = text(max_size=80)
 amounts = st.floats(min_value=0, max_value=1e9, allow_nan=False) | st.integers(0, 10**6)
 counts = st.integers(min_value=0, max_value=1_000_000)
 ratings = st.floats(min_value=0, max_value=5) | st.integers(0, 5)
@@ -100,17 +106,17 @@ json_scalars = (
     | st.booleans()
     | st.integers(min_value=-(2**63), max_value=2**63)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20)
+    | text(max_size=20)
 )
 json_values = st.recursive(
     json_scalars,
     lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+        st.lists(children, max_size=3) | st.dictionaries(text(max_size=8), children, max_size=3)
     ),
     max_leaves=8,
 )
 # Unknown keys are kept (prefixed so they never collide with a named field).
-extras = st.dictionaries(st.text(max_size=10).map(lambda k: "x_" + k), json_values, max_size=3)
+extras = st.dictionaries(text(max_size=10).map(lambda k: "x_" + k), json_values, max_size=3)
 
 _ID_FIELDS = [
     *("product_id", "sku", "cart_id", "order_id", "checkout_id", "coupon_id", "referral_code"),
@@ -141,7 +147,7 @@ PROPERTY_VALUES: dict[str, st.SearchStrategy[Any]] = {
     **dict.fromkeys(("rating", "satisfaction"), ratings),
     "currency": currencies,
     "email": emails,
-    "review_body": st.text(max_size=200),
+    "review_body": text(max_size=200),
 }
 PROPERTY_VALUES["products"] = st.deferred(lambda: st.lists(_product(), max_size=3))
 
@@ -197,7 +203,7 @@ contexts = st.fixed_dictionaries(
         ),
         "referrer": st.fixed_dictionaries({}, optional={"type": texts, "id": texts, "url": urls}),
         "library": st.fixed_dictionaries({}, optional={"name": texts, "version": texts}),
-        "ip": st.text(max_size=40),
+        "ip": text(max_size=40),
         "userAgent": urls,
         "locale": st.sampled_from(["en-GB", "de-DE", "fr"]),
         "timezone": st.sampled_from(["Europe/London", "America/New_York"]),
@@ -229,7 +235,7 @@ def raw_events(draw: st.DrawFn, kind: str) -> dict[str, Any]:
                 "originalTimestamp": client_times(),
                 "sentAt": client_times(),
                 "context": contexts,
-                "integrations": st.dictionaries(st.text(max_size=8), st.booleans(), max_size=2),
+                "integrations": st.dictionaries(text(max_size=8), st.booleans(), max_size=2),
             },
         )
     )
@@ -251,7 +257,7 @@ def raw_events(draw: st.DrawFn, kind: str) -> dict[str, Any]:
         raw["type"] = kind
         if draw(st.booleans()):
             raw["traits"] = draw(
-                st.dictionaries(st.text(max_size=10), json_values, max_size=4)
+                st.dictionaries(text(max_size=10), json_values, max_size=4)
                 | st.fixed_dictionaries({"email": emails, "accepts_marketing": st.booleans()})
             )
         if kind == "group":
@@ -260,17 +266,15 @@ def raw_events(draw: st.DrawFn, kind: str) -> dict[str, Any]:
         raw["type"] = kind
         raw |= draw(st.fixed_dictionaries({}, optional={"name": texts, "category": texts}))
         if draw(st.booleans()):
-            raw["properties"] = draw(st.dictionaries(st.text(max_size=10), json_values, max_size=4))
+            raw["properties"] = draw(st.dictionaries(text(max_size=10), json_values, max_size=4))
     elif kind == "alias":
         raw["type"] = "alias"
         raw["previousId"] = draw(ids)
     elif kind == "track":
         raw["type"] = "track"
-        raw["event"] = draw(
-            st.text(min_size=1, max_size=40).filter(lambda n: n not in TYPED_EVENTS)
-        )
+        raw["event"] = draw(text(min_size=1, max_size=40).filter(lambda n: n not in TYPED_EVENTS))
         if draw(st.booleans()):
-            raw["properties"] = draw(st.dictionaries(st.text(max_size=10), json_values, max_size=4))
+            raw["properties"] = draw(st.dictionaries(text(max_size=10), json_values, max_size=4))
     else:
         raw["type"] = "track"
         raw["event"] = kind

@@ -1,0 +1,183 @@
+"""Hostile input, sent as an attacker would send it, to the real ingest process.
+
+Every case must answer 4xx naming the field or the limit, never 5xx, and nothing ingest accepts
+may be something a consumer then cannot decode or store. The socket-level cases (oversize and
+slow headers, slow and abandoned bodies) use raw sockets, so nothing in between smooths them.
+"""
+
+import base64
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from schemas.topics import TOUCHPOINTS
+from schemas.topics.touchpoints_v1 import Touchpoint
+from services.runtime.settings import ServiceSettings
+from tests.integration.ingest.conftest import (
+    Source,
+    from_source,
+    read_topic,
+)
+
+pytestmark = pytest.mark.integration
+
+NewSource = Callable[[], Awaitable[Source]]
+DEPTH_MESSAGE = "must not nest objects and arrays more than 64 levels deep"
+
+
+def basic(key: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+
+
+def nested(levels: int) -> dict[str, Any]:
+    """An object `levels` deep: nested(1) == {}, nested(2) == {"a": {}}."""
+    value: dict[str, Any] = {}
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
+def with_deep(value: Any, levels: int) -> bytes:
+    """`value` as JSON with each "DEEP" string replaced by an object `levels` deep.
+
+    Built as text: Python's and orjson's encoders stop before the depths tested here.
+    """
+    deep = b'{"a":' * (levels - 1) + b"{}" + b"}" * (levels - 1)
+    return orjson.dumps(value).replace(b'"DEEP"', deep)
+
+
+def track(message_id: str, **fields: Any) -> dict[str, Any]:
+    return {"userId": "u-hostile", "event": "Poked", "messageId": message_id, **fields}
+
+
+# --- nesting depth -------------------------------------------------------------------------
+
+
+# 65 and 199: once accepted, then dead-lettered by profile (pydantic's recursion limit);
+# 253 and 1023: once a 500 (orjson's encoder stops at 254 levels, its decoder at 1024).
+@pytest.mark.parametrize("levels", [65, 199, 253, 1023])
+async def test_properties_nested_deeper_than_64_levels_are_a_400_naming_the_field(
+    ingest_url: str, new_source: NewSource, levels: int
+) -> None:
+    source = await new_source()
+    event = with_deep(track(f"deep-{levels}", properties="DEEP"), levels)
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            f"{ingest_url}/v1/track", content=event, headers=basic(source.key)
+        )
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"] == [{"field": "properties", "message": DEPTH_MESSAGE}]
+
+
+async def test_64_levels_are_accepted_and_a_consumer_decodes_them(
+    ingest_url: str, new_source: NewSource, settings: ServiceSettings
+) -> None:
+    source = await new_source()
+    event = {
+        "userId": "u-deep",
+        "traits": nested(64),
+        "context": {"app": nested(63)},
+        "messageId": "deep-ok",
+    }
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            f"{ingest_url}/v1/identify", json=event, headers=basic(source.key)
+        )
+    assert response.status_code == 200, response.text
+    [message] = await read_messages_raw(settings, source.id)
+    assert Touchpoint.from_json(message).event.message_id == "deep-ok"
+
+
+async def test_a_deep_item_is_rejected_alone_and_a_deep_batch_context_rejects_every_item(
+    ingest_url: str, new_source: NewSource
+) -> None:
+    source = await new_source()
+    async with httpx.AsyncClient() as client:
+        one_deep = await client.post(
+            f"{ingest_url}/v1/batch",
+            content=with_deep(
+                {
+                    "batch": [
+                        {"type": "track", **track("ok-1")},
+                        {"type": "track", **track("deep-1", properties={"x": "DEEP"})},
+                    ]
+                },
+                300,
+            ),
+            headers=basic(source.key),
+        )
+        deep_context = await client.post(
+            f"{ingest_url}/v1/batch",
+            content=with_deep(
+                {
+                    "batch": [{"type": "track", **track(f"ctx-{i}")} for i in range(3)],
+                    "context": {"app": "DEEP"},
+                },
+                500,
+            ),
+            headers=basic(source.key),
+        )
+    assert one_deep.status_code == 200, one_deep.text
+    report = one_deep.json()
+    assert (report["accepted"], report["rejected"]) == (1, 1)
+    [rejection] = report["rejections"]
+    assert rejection["index"] == 1
+    assert rejection["errors"] == [{"field": "properties", "message": DEPTH_MESSAGE}]
+    assert deep_context.status_code == 400, deep_context.text
+    fields = {e["field"] for r in deep_context.json()["rejections"] for e in r["errors"]}
+    assert fields == {"context"}
+
+
+# --- NUL characters ------------------------------------------------------------------------
+
+
+NUL_MESSAGE = "must not contain a NUL character (\\u0000)"
+NUL_KEY_MESSAGE = "keys must not contain a NUL character (\\u0000)"
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "message"),
+    [
+        (track("nul-1", properties={"note": "a\x00b"}), "properties.note", NUL_MESSAGE),
+        (track("nul-2", properties={"tags": ["ok", "bad\x00"]}), "properties.tags[1]", NUL_MESSAGE),
+        ({**track("nul-3"), "userId": "u\x00"}, "userId", NUL_MESSAGE),
+        (track("nul-4", properties={"key\x00": 1}), "properties", NUL_KEY_MESSAGE),
+        (track("nul-5", context={"page": {"title": "\x00"}}), "context.page.title", NUL_MESSAGE),
+    ],
+)
+async def test_a_nul_character_anywhere_is_a_400_naming_the_field(
+    ingest_url: str, new_source: NewSource, event: dict[str, Any], field: str, message: str
+) -> None:
+    source = await new_source()
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            f"{ingest_url}/v1/track", json=event, headers=basic(source.key)
+        )
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"] == [{"field": field, "message": message}]
+
+
+async def test_the_text_backslash_u0000_is_not_a_nul_and_is_kept(
+    ingest_url: str, new_source: NewSource, settings: ServiceSettings
+) -> None:
+    source = await new_source()
+    event = track("not-nul", properties={"path": "C:\\u0000\\dir"})
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            f"{ingest_url}/v1/track", json=event, headers=basic(source.key)
+        )
+    assert response.status_code == 200, response.text
+    [message] = await read_messages_raw(settings, source.id)
+    properties = Touchpoint.from_json(message).event.properties  # type: ignore[union-attr]
+    assert properties == {"path": "C:\\u0000\\dir"}
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+async def read_messages_raw(settings: ServiceSettings, source_id: str) -> list[bytes]:
+    found = await read_topic(settings, TOUCHPOINTS, from_source(source_id), 1)
+    return [orjson.dumps(value) for _, value in found]
