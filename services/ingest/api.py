@@ -46,7 +46,10 @@ _RETRY_SECONDS = 5
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid JSON or event; `errors` names each field and its limit"},
     401: {"description": "Missing, unknown or revoked write key"},
-    413: {"description": "Body or event above the size limit (named in `message`)"},
+    413: {
+        "description": "Body or event above the size limit, or a batch whose events exceed "
+        "the expanded size limit once its context is copied into each (named in `message`)"
+    },
     429: {"description": "The source's rate limit is exceeded; see Retry-After"},
     503: {"description": "The broker did not acknowledge; retry after Retry-After seconds"},
 }
@@ -85,7 +88,10 @@ class TrackingApi:
         self._keys = keys
         self._publisher = publisher
         self._limiter = limiter
-        self._rules = IntakeRules(max_event_bytes=settings.max_event_bytes)
+        self._rules = IntakeRules(
+            max_event_bytes=settings.max_event_bytes,
+            max_expanded_batch_bytes=settings.max_expanded_batch_bytes,
+        )
 
     async def _read_body(self, request: Request) -> dict[str, Any]:
         limit = self._settings.max_request_bytes
@@ -177,6 +183,8 @@ class TrackingApi:
         except BodyError as error:
             return ApiError(error.status, error.message).response()
         except BatchShapeError as error:
+            if error.status != 400:
+                return ApiError(error.status, str(error)).response()
             return ApiError(400, str(error), [{"field": "batch", "message": str(error)}]).response()
         except ApiError as error:
             return error.response()

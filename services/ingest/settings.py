@@ -1,4 +1,6 @@
-from pydantic import AliasChoices, Field
+from typing import Self
+
+from pydantic import AliasChoices, Field, model_validator
 
 from services.runtime.settings import ServiceSettings
 
@@ -12,6 +14,10 @@ class IngestSettings(ServiceSettings):
     # Segment's documented limits: 32 KB per event, 500 KB per batch request.
     max_event_bytes: int = Field(default=32 * KIB, ge=1 * KIB)
     max_request_bytes: int = Field(default=500 * KIB, ge=1 * KIB)
+    # What a batch may produce: its events once the batch-level context, integrations and
+    # sentAt are copied into each. Four times the request limit leaves room for a batch-level
+    # sentAt on thousands of small events, and stops a small body expanding into megabytes.
+    max_expanded_batch_bytes: int = Field(default=2000 * KIB, ge=1 * KIB)
     rate_limit_per_second: float = Field(
         default=2_000.0, gt=0, description="Sustained events per second per source"
     )
@@ -27,3 +33,11 @@ class IngestSettings(ServiceSettings):
     publish_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Answer 503 if the broker has not acknowledged by then"
     )
+
+    @model_validator(mode="after")
+    def _expansion_not_below_the_request_limit(self) -> Self:
+        if self.max_expanded_batch_bytes < self.max_request_bytes:
+            raise ValueError(
+                "RETAIN_MAX_EXPANDED_BATCH_BYTES must be at least RETAIN_MAX_REQUEST_BYTES"
+            )
+        return self

@@ -69,6 +69,14 @@ class Intake:
 class BatchShapeError(ValueError):
     """The batch body itself is malformed (no list of events, too many events)."""
 
+    status = 400
+
+
+class BatchTooLargeError(BatchShapeError):
+    """The batch's events, once the batch-level defaults are copied into each, are too large."""
+
+    status = 413
+
 
 def _message_id_of(raw: Any) -> str | None:
     value = raw.get("messageId") if isinstance(raw, dict) else None
@@ -95,9 +103,16 @@ def _cut(value: Any, levels: int) -> Any:
     return value
 
 
+def _without_write_key(raw: Any) -> Any:
+    if isinstance(raw, dict):
+        raw.pop("writeKey", None)  # a credential, not part of the event
+    return raw
+
+
 class IntakeRules:
-    def __init__(self, *, max_event_bytes: int) -> None:
+    def __init__(self, *, max_event_bytes: int, max_expanded_batch_bytes: int) -> None:
         self.max_event_bytes = max_event_bytes
+        self.max_expanded_batch_bytes = max_expanded_batch_bytes
 
     def take(
         self,
@@ -111,6 +126,25 @@ class IntakeRules:
 
         With `event_type` (the single-event endpoints) rejections carry no batch index.
         """
+        events = [_without_write_key(raw) for raw in raw_events]
+        return self._take(
+            events,
+            [_encoded(event) for event in events],
+            event_type=event_type,
+            source_id=source_id,
+            received_at=received_at,
+        )
+
+    def _take(
+        self,
+        raw_events: list[Any],
+        encodings: list[bytes | None],
+        *,
+        event_type: EventType | None,
+        source_id: str,
+        received_at: datetime,
+    ) -> Intake:
+        """`take` for events already encoded (None: deeper than orjson encodes)."""
         intake = Intake()
 
         def reject(
@@ -135,13 +169,10 @@ class IntakeRules:
                 )
             )
 
-        for position, raw in enumerate(raw_events):
-            if isinstance(raw, dict):
-                raw.pop("writeKey", None)  # a credential, not part of the event
+        for position, (raw, encoded) in enumerate(zip(raw_events, encodings, strict=True)):
             index = None if event_type is not None else position
-            # None when deeper than orjson encodes (254 levels): far past MAX_DEPTH, so
-            # parse_event refuses it, naming the field.
-            encoded = _encoded(raw)
+            # encoded is None when deeper than orjson encodes (254 levels): far past MAX_DEPTH,
+            # so parse_event refuses it, naming the field.
             if encoded is not None and len(encoded) > self.max_event_bytes:
                 limit = self.max_event_bytes
                 message = (
@@ -166,5 +197,25 @@ class IntakeRules:
             raise BatchShapeError("batch: must be a list of events")
         if len(events) > MAX_BATCH_EVENTS:
             raise BatchShapeError(f"batch: at most {MAX_BATCH_EVENTS} events per request")
-        items = [apply_batch_defaults(item, body) for item in events]
-        return self.take(items, event_type=None, source_id=source_id, received_at=received_at)
+        # What the request produces, not only what it carries: a batch-level context is copied
+        # into every item, so a small body could expand into megabytes of events. Measured on
+        # the JSON each event needs anyway, and stopped at the limit, before any validation.
+        limit = self.max_expanded_batch_bytes
+        items: list[Any] = []
+        encodings: list[bytes | None] = []
+        expanded = 0
+        for event in events:
+            item = _without_write_key(apply_batch_defaults(event, body))
+            encoded = _encoded(item)
+            expanded += len(encoded) if encoded is not None else 0
+            if expanded > limit:
+                raise BatchTooLargeError(
+                    f"the batch's events exceed the limit of {limit} bytes ({limit // 1024} KB) "
+                    "in all, counted once the batch's context, integrations and sentAt are "
+                    "copied into each event"
+                )
+            items.append(item)
+            encodings.append(encoded)
+        return self._take(
+            items, encodings, event_type=None, source_id=source_id, received_at=received_at
+        )

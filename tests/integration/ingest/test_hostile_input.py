@@ -175,6 +175,26 @@ async def test_the_text_backslash_u0000_is_not_a_nul_and_is_kept(
     assert properties == {"path": "C:\\u0000\\dir"}
 
 
+# --- what a request may produce ------------------------------------------------------------
+
+
+async def test_a_batch_context_copied_into_every_item_is_bounded_by_the_expanded_size(
+    ingest_url: str, new_source: NewSource
+) -> None:
+    source = await new_source()
+    # 38 KB on the wire; copied into each of 200 items it would be 6 MB on the topic.
+    body = {
+        "batch": [{"type": "track", **track(f"amp-{i}")} for i in range(200)],
+        "context": {"app": {"blob": "x" * 30_000}},
+    }
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"{ingest_url}/v1/batch", json=body, headers=basic(source.key))
+    assert response.status_code == 413, response.text
+    message = response.json()["message"]
+    assert "2048000 bytes (2000 KB)" in message
+    assert "context" in message
+
+
 # --- helpers -------------------------------------------------------------------------------
 
 

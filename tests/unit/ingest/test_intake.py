@@ -3,12 +3,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import pytest
 
-from services.ingest.domain.intake import IntakeRules, write_key_from
+from services.ingest.domain.intake import BatchTooLargeError, IntakeRules, write_key_from
 from services.ingest.domain.keys import hash_write_key, key_hint, new_write_key
 
 RECEIVED = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-RULES = IntakeRules(max_event_bytes=32 * 1024)
+RULES = IntakeRules(max_event_bytes=32 * 1024, max_expanded_batch_bytes=2000 * 1024)
 
 
 def _basic(user: str, password: str = "") -> str:
@@ -133,3 +134,29 @@ def test_a_nul_character_is_rejected_naming_the_field() -> None:
     assert rejection.errors == [
         {"field": "properties.text", "message": "must not contain a NUL character (\\u0000)"}
     ]
+
+
+def test_a_batch_context_copied_into_every_item_is_bounded_by_the_expanded_size() -> None:
+    items = [{"type": "track", "userId": "u", "event": "Tick"} for _ in range(200)]
+    context = {"app": {"blob": "x" * 30_000}}  # 38 KB of body, 6 MB once copied into each
+    with pytest.raises(BatchTooLargeError) as refused:
+        RULES.take_batch(
+            {"batch": items, "context": context}, source_id="src_1", received_at=RECEIVED
+        )
+    assert refused.value.status == 413
+    assert "2048000 bytes (2000 KB)" in str(refused.value)
+    assert "context" in str(refused.value)
+    # The same context on a few items is within the limit; so is a batch-level sentAt on the
+    # most events a body of the request limit can carry.
+    few = RULES.take_batch(
+        {"batch": items[:50], "context": context}, source_id="src_1", received_at=RECEIVED
+    )
+    assert len(few.accepted) == 50
+    small = [{"type": "track", "userId": "u", "event": "x"} for _ in range(10_000)]
+    assert len(orjson.dumps({"batch": small})) < 500 * 1024
+    many = RULES.take_batch(
+        {"batch": small, "sentAt": "2026-11-22T11:59:30.123Z", "integrations": {"All": True}},
+        source_id="src_1",
+        received_at=RECEIVED,
+    )
+    assert len(many.accepted) == 10_000
