@@ -26,7 +26,15 @@ from services.ingest.domain.body import (
     decode_body,
     parse_json_object,
 )
-from services.ingest.domain.intake import BatchShapeError, Intake, IntakeRules, write_key_from
+from services.ingest.domain.intake import (
+    BatchShapeError,
+    CredentialError,
+    Intake,
+    IntakeRules,
+    authorization_scheme,
+    basic_write_key,
+    body_write_key,
+)
 from services.ingest.domain.keys import Source
 from services.ingest.domain.ratelimit import RateLimiter
 from services.ingest.keys import CachedKeyLookup
@@ -42,10 +50,14 @@ def _json(
 
 
 _SUCCESS = Response(b'{"success":true}', media_type="application/json")
+_CHALLENGE = {"WWW-Authenticate": 'Basic realm="retain"'}
 _RETRY_SECONDS = 5
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid JSON or event; `errors` names each field and its limit"},
-    401: {"description": "Missing, unknown or revoked write key"},
+    401: {
+        "description": "Missing, unknown or revoked write key, or an Authorization header that "
+        "is not valid Basic credentials (`message` says which)"
+    },
     413: {
         "description": "Body or event above the size limit, or a batch whose events exceed "
         "the expanded size limit once its context is copied into each (named in `message`)"
@@ -110,14 +122,30 @@ class TrackingApi:
         body = decode_body(bytes(raw), request.headers.get("content-encoding"), limit)
         return parse_json_object(body)
 
-    async def _authenticate(self, request: Request, body: dict[str, Any]) -> Source:
-        key = write_key_from(request.headers.get("authorization"), body)
+    async def _authenticate_header(self, request: Request) -> Source | None:
+        """The source of the request's Basic credentials, checked before its body is read.
+
+        None when the request has none (the key is then `writeKey` in the body).
+        """
+        try:
+            key = basic_write_key(request.headers.get("authorization"))
+        except CredentialError as error:
+            raise ApiError(401, str(error), headers=_CHALLENGE) from None
+        return None if key is None else await self._source_for(key)
+
+    async def _authenticate_body(self, request: Request, body: dict[str, Any]) -> Source:
+        key = body_write_key(body)
         if key is None:
-            raise ApiError(
-                401,
-                "missing write key: send it as the HTTP Basic username or as writeKey in the body",
-                headers={"WWW-Authenticate": 'Basic realm="retain"'},
+            message = (
+                "missing write key: send it as the HTTP Basic username or as writeKey in the body"
             )
+            scheme = authorization_scheme(request.headers.get("authorization"))
+            if scheme is not None:
+                message += f" (an Authorization header of scheme {scheme!r} carries none)"
+            raise ApiError(401, message, headers=_CHALLENGE)
+        return await self._source_for(key)
+
+    async def _source_for(self, key: str) -> Source:
         try:
             source = await self._keys.source_for(key)
         except Exception as error:
@@ -129,8 +157,17 @@ class TrackingApi:
                 headers={"Retry-After": str(_RETRY_SECONDS)},
             ) from None
         if source is None:
-            raise ApiError(401, "unknown or revoked write key")
+            raise ApiError(401, "unknown or revoked write key", headers=_CHALLENGE)
         return source
+
+    async def _read_authenticated(self, request: Request) -> tuple[Source, dict[str, Any]]:
+        """The request's source and JSON body: Basic credentials are checked before the body
+        is read, decompressed or parsed, so an unknown key costs no body work."""
+        source = await self._authenticate_header(request)
+        body = await self._read_body(request)
+        if source is None:
+            source = await self._authenticate_body(request, body)
+        return source, body
 
     def _limit_rate(self, source: Source, events: int) -> None:
         wait = self._limiter.acquire(source.id, events, time.monotonic())
@@ -155,8 +192,7 @@ class TrackingApi:
 
     async def single(self, request: Request, event_type: EventType) -> Response:
         try:
-            body = await self._read_body(request)
-            source = await self._authenticate(request, body)
+            source, body = await self._read_authenticated(request)
             self._limit_rate(source, 1)
             intake = self._rules.take(
                 [body], event_type=event_type, source_id=source.id, received_at=_now()
@@ -174,8 +210,7 @@ class TrackingApi:
 
     async def batch(self, request: Request) -> Response:
         try:
-            body = await self._read_body(request)
-            source = await self._authenticate(request, body)
+            source, body = await self._read_authenticated(request)
             events = body.get("batch")
             self._limit_rate(source, len(events) if isinstance(events, list) else 1)
             intake = self._rules.take_batch(body, source_id=source.id, received_at=_now())

@@ -22,20 +22,52 @@ from schemas.topics.touchpoints_v1 import Touchpoint, stamp
 MAX_BATCH_EVENTS = 10_000
 
 
-def write_key_from(authorization: str | None, body: Mapping[str, Any] | None) -> str | None:
-    """The write key: HTTP Basic user (password empty), else `writeKey` in the JSON body."""
-    if authorization and authorization[:6].lower() == "basic ":
-        try:
-            decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        user, _, _password = decoded.partition(":")
-        return user or None
-    if body is not None:
-        key = body.get("writeKey")
-        if isinstance(key, str) and key:
-            return key
-    return None
+class CredentialError(ValueError):
+    """An Authorization header that cannot be read as the write key; the message says why."""
+
+
+def basic_write_key(authorization: str | None) -> str | None:
+    """The write key of an HTTP Basic header (its username; the password is ignored).
+
+    None when the request has no Basic credentials (no header, or another scheme); a Basic
+    header that is there but unusable raises CredentialError rather than passing as absent.
+    """
+    if not authorization:
+        return None
+    scheme, _, credentials = authorization.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    if not credentials.strip():
+        raise CredentialError(
+            "Authorization header: Basic credentials are missing; send the base64 encoding "
+            "of '<writeKey>:'"
+        )
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise CredentialError(
+            "Authorization header: Basic credentials must be the base64 encoding of "
+            "'<writeKey>:' (UTF-8)"
+        ) from None
+    user, _, _password = decoded.partition(":")
+    if not user:
+        raise CredentialError(
+            "Authorization header: the Basic username, which carries the write key, is empty"
+        )
+    return user
+
+
+def authorization_scheme(authorization: str | None) -> str | None:
+    """The scheme of an Authorization header ("Bearer", ...), to name it when it is refused."""
+    if not authorization or not authorization.strip():
+        return None
+    return authorization.strip().partition(" ")[0][:20]
+
+
+def body_write_key(body: Mapping[str, Any]) -> str | None:
+    """`writeKey` in the JSON body, as browser SDKs send it."""
+    key = body.get("writeKey")
+    return key if isinstance(key, str) and key else None
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,10 @@ may be something a consumer then cannot decode or store. The socket-level cases 
 slow headers, slow and abandoned bodies) use raw sockets, so nothing in between smooths them.
 """
 
+import asyncio
 import base64
+import contextlib
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -195,9 +198,102 @@ async def test_a_batch_context_copied_into_every_item_is_bounded_by_the_expanded
     assert "context" in message
 
 
+# --- write keys ----------------------------------------------------------------------------
+
+
+async def test_a_malformed_basic_header_says_what_is_wrong_with_it(
+    ingest_url: str, new_source: NewSource
+) -> None:
+    source = await new_source()
+    async with httpx.AsyncClient() as client:
+        garbage = await client.post(
+            f"{ingest_url}/v1/track",
+            json={**track("bad-basic"), "writeKey": source.key},
+            headers={"Authorization": "Basic !!!"},
+        )
+        empty_user = await client.post(
+            f"{ingest_url}/v1/track",
+            json={**track("empty-user"), "writeKey": source.key},
+            headers=basic(""),
+        )
+    assert garbage.status_code == 401
+    assert "Authorization header" in garbage.json()["message"]
+    assert "base64" in garbage.json()["message"]
+    assert empty_user.status_code == 401
+    assert "Authorization header" in empty_user.json()["message"]
+    assert "username" in empty_user.json()["message"]
+
+
+async def test_an_unknown_basic_key_is_refused_before_the_body_is_read(
+    ingest_url: str, new_source: NewSource
+) -> None:
+    async with httpx.AsyncClient() as client:
+        not_gzip = await client.post(
+            f"{ingest_url}/v1/batch",
+            content=b"not gzip at all",
+            headers={**basic("wk_unknown"), "Content-Encoding": "gzip"},
+        )
+    assert not_gzip.status_code == 401, not_gzip.text
+    # Only the head is sent: the answer must not wait for a body that never comes.
+    host, port = _host_port(ingest_url)
+    head = _head("/v1/batch", basic("wk_unknown"), content_length=400_000)
+    status, _ = await _exchange(host, port, [head], read_timeout=5)
+    assert status == 401
+
+
 # --- helpers -------------------------------------------------------------------------------
 
 
 async def read_messages_raw(settings: ServiceSettings, source_id: str) -> list[bytes]:
     found = await read_topic(settings, TOUCHPOINTS, from_source(source_id), 1)
     return [orjson.dumps(value) for _, value in found]
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    host, port = url.removeprefix("http://").split(":")
+    return host, int(port)
+
+
+def _head(path: str, headers: dict[str, str], *, content_length: int) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", "Host: ingest", "Content-Type: application/json"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines.append(f"Content-Length: {content_length}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def _exchange(
+    host: str, port: int, chunks: list[bytes], *, read_timeout: float = 10
+) -> tuple[int | None, bytes]:
+    """Send `chunks` (stopping if the server hangs up), then read until it closes.
+
+    The status of the first response, or None if the server sent nothing before the timeout.
+    """
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        for chunk in chunks:
+            try:
+                writer.write(chunk)
+                await writer.drain()
+            except (ConnectionResetError, BrokenPipeError):
+                break
+        received = b""
+        try:
+            async with asyncio.timeout(read_timeout):
+                while True:
+                    part = await reader.read(65_536)
+                    if not part:
+                        break
+                    received += part
+                    if b"\r\n\r\n" in received and not received.startswith(b"HTTP/1.1 100"):
+                        head, _, rest = received.partition(b"\r\n\r\n")
+                        length = re.search(rb"(?i)content-length: *(\d+)", head)
+                        if length and len(rest) >= int(length.group(1)):
+                            break
+        except (TimeoutError, ConnectionResetError):
+            pass
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            await writer.wait_closed()
+    match = re.match(rb"HTTP/1\.[01] (\d{3})", received)
+    return (int(match.group(1)) if match else None), received

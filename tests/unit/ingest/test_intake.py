@@ -5,7 +5,14 @@ from typing import Any
 import orjson
 import pytest
 
-from services.ingest.domain.intake import BatchTooLargeError, IntakeRules, write_key_from
+from services.ingest.domain.intake import (
+    BatchTooLargeError,
+    CredentialError,
+    IntakeRules,
+    authorization_scheme,
+    basic_write_key,
+    body_write_key,
+)
 from services.ingest.domain.keys import hash_write_key, key_hint, new_write_key
 
 RECEIVED = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -17,12 +24,34 @@ def _basic(user: str, password: str = "") -> str:
 
 
 def test_write_key_from_basic_auth_or_body() -> None:
-    assert write_key_from(_basic("wk_abc"), None) == "wk_abc"
-    assert write_key_from(None, {"writeKey": "wk_body"}) == "wk_body"
-    assert write_key_from(_basic("wk_header"), {"writeKey": "wk_body"}) == "wk_header"
-    assert write_key_from(None, {}) is None
-    assert write_key_from("Basic !!!", None) is None
-    assert write_key_from(_basic(""), None) is None
+    assert basic_write_key(_basic("wk_abc")) == "wk_abc"
+    assert basic_write_key(_basic("wk_abc", "ignored")) == "wk_abc"
+    assert basic_write_key("basic  " + _basic("wk_abc")[6:]) == "wk_abc"
+    assert basic_write_key(None) is None
+    assert basic_write_key("Bearer wk_abc") is None
+    assert body_write_key({"writeKey": "wk_body"}) == "wk_body"
+    assert body_write_key({"writeKey": ""}) is None
+    assert body_write_key({"writeKey": 42}) is None
+    assert body_write_key({}) is None
+    assert authorization_scheme("Bearer x") == "Bearer"
+    assert authorization_scheme("  ") is None
+
+
+@pytest.mark.parametrize(
+    ("header", "says"),
+    [
+        ("Basic !!!", "base64"),
+        ("Basic " + base64.b64encode(b"\xff\xfe:").decode(), "base64"),
+        ("Basic", "missing"),
+        ("Basic   ", "missing"),
+        (_basic(""), "username"),
+        (_basic("", "wk_in_the_password"), "username"),
+    ],
+)
+def test_an_unusable_basic_header_says_what_is_wrong(header: str, says: str) -> None:
+    with pytest.raises(CredentialError, match=says) as refused:
+        basic_write_key(header)
+    assert str(refused.value).startswith("Authorization header: ")
 
 
 def test_write_keys_are_random_and_stored_as_hashes() -> None:
