@@ -1,5 +1,6 @@
 """The HTTP shell of ingest: the Segment HTTP Tracking API (v1) over the pure intake rules."""
 
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -11,6 +12,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from pydantic import TypeAdapter
+from starlette.requests import ClientDisconnect
 
 from schemas.parse import BatchRequest, SegmentEvent
 from schemas.segment import (
@@ -41,12 +43,25 @@ from services.ingest.keys import CachedKeyLookup
 from services.ingest.publisher import BrokerUnavailableError, Publisher
 from services.ingest.settings import IngestSettings
 from services.runtime.failures import is_transient
+from services.runtime.http import TIMED_OUT
+
+log = logging.getLogger(__name__)
 
 
 def _json(
     body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+def error_body(message: str) -> bytes:
+    """An error as every ingest error is written, also by the HTTP protocol (431, 408)."""
+    return orjson.dumps({"success": False, "message": message})
+
+
+# Not an HTTP status the client ever sees: what a request whose client went away before its
+# body arrived is counted as (nginx's convention), apart from the server's own failures.
+CLIENT_CLOSED_REQUEST = 499
 
 
 _SUCCESS = Response(b'{"success":true}', media_type="application/json")
@@ -202,6 +217,8 @@ class TrackingApi:
             return ApiError(error.status, error.message).response()
         except ApiError as error:
             return error.response()
+        except ClientDisconnect:
+            return _abandoned(request)
         if intake.rejections:
             [rejection] = intake.rejections
             status = 413 if rejection.reason == "event_too_large" else 400
@@ -223,6 +240,8 @@ class TrackingApi:
             return ApiError(400, str(error), [{"field": "batch", "message": str(error)}]).response()
         except ApiError as error:
             return error.response()
+        except ClientDisconnect:
+            return _abandoned(request)
         if not intake.rejections:
             return _SUCCESS
         report = {
@@ -235,6 +254,19 @@ class TrackingApi:
                 {"success": False, "message": "no event in the batch is valid", **report}, 400
             )
         return _json({"success": True, **report})
+
+
+def _abandoned(request: Request) -> Response:
+    """The answer to a request whose body stopped coming: never sent (the connection is gone),
+    but counted by the metrics middleware, as 408 when the server cut it for being too slow,
+    else as 499, and logged without a traceback: the client's doing, not the server's."""
+    if request.scope.get(TIMED_OUT):
+        return ApiError(408, "request body not received in time").response()
+    log.info(
+        "client disconnected before its request body arrived",
+        extra={"path": request.url.path, "client": request.client.host if request.client else None},
+    )
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 
 def _now() -> datetime:

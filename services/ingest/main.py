@@ -2,13 +2,13 @@
 
 from contextlib import AsyncExitStack
 
-from services.ingest.api import TrackingApi, install
+from services.ingest.api import TrackingApi, error_body, install
 from services.ingest.domain.ratelimit import RateLimiter
 from services.ingest.keys import CachedKeyLookup, WriteKeyRepository
 from services.ingest.publisher import Publisher
 from services.ingest.settings import IngestSettings
 from services.runtime.bootstrap import open_infrastructure
-from services.runtime.http import create_service_app
+from services.runtime.http import create_service_app, guarded_http_protocol
 from services.runtime.service import Service, run_service
 
 SERVICE = "ingest"
@@ -34,7 +34,15 @@ async def build(settings: IngestSettings, resources: AsyncExitStack) -> Service:
         limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
     )
     install(app, api, settings)
-    return Service(app=app, readiness=infrastructure.readiness)
+    # SDKs and browsers connect straight to ingest: its limits must not depend on a proxy.
+    protocol = guarded_http_protocol(
+        SERVICE,
+        max_header_bytes=settings.max_header_bytes,
+        header_timeout=settings.header_timeout_seconds,
+        body_timeout=settings.body_timeout_seconds,
+        error_body=error_body,
+    )
+    return Service(app=app, readiness=infrastructure.readiness, http_protocol=protocol)
 
 
 def main() -> None:

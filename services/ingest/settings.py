@@ -18,6 +18,14 @@ class IngestSettings(ServiceSettings):
     # sentAt are copied into each. Four times the request limit leaves room for a batch-level
     # sentAt on thousands of small events, and stops a small body expanding into megabytes.
     max_expanded_batch_bytes: int = Field(default=2000 * KIB, ge=1 * KIB)
+    # The request head (request line and headers): 16 KB, as Node.js and h11 allow by default.
+    max_header_bytes: int = Field(default=16 * KIB, ge=1 * KIB)
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A request's headers must arrive within this time"
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A request's body must arrive within this time"
+    )
     rate_limit_per_second: float = Field(
         default=2_000.0, gt=0, description="Sustained events per second per source"
     )

@@ -1,14 +1,23 @@
-"""The HTTP surface every service shares: /healthz, /readyz and /metrics on a FastAPI app."""
+"""The HTTP surface every service shares: /healthz, /readyz and /metrics on a FastAPI app,
+and a guarded HTTP protocol for services that face untrusted clients (request-head size limit,
+read timeouts)."""
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, ClassVar, cast
 
+import httptools
+import orjson
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from services.runtime.metrics import HttpMetricsMiddleware, metrics_payload
+from services.runtime.metrics import HTTP_REQUESTS, HttpMetricsMiddleware, metrics_payload
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -95,3 +104,219 @@ def create_service_app(
         return Response(payload, media_type=content_type)
 
     return app
+
+
+TIMED_OUT = "retain.timed_out"
+"""Scope key set (to True) on a request whose body did not arrive in time: the app then sees a
+disconnect, and the key tells it the server cut the request (408) rather than the client."""
+
+
+# How long a refused connection keeps dropping what the client still sends (see
+# GuardedHttpProtocol._close_lingering).
+LINGER_SECONDS = 2.0
+
+
+def _detail_body(message: str) -> bytes:
+    return orjson.dumps({"detail": message})
+
+
+class _HeadRefused(Exception):
+    """Raised in a parser callback to stop parsing a request head that broke a limit."""
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the limits it lacks, for clients that may be hostile.
+
+    Per connection, whatever proxy stands in front (or none):
+
+    - a request head (request line and headers) larger than `max_header_bytes` is answered
+      431 and the connection closed, before the head is buffered whole: counted as it arrives,
+      measured exactly once parsed;
+    - a head not complete `header_timeout` seconds after its first byte (or after the
+      connection opened) is answered 408 and closed; an opened connection that never sent a
+      byte is just closed;
+    - a body not complete `body_timeout` seconds after its head is answered 408 if no response
+      has started (the app then sees a disconnect with `scope[TIMED_OUT]` set, and whatever it
+      answers is not sent), and the connection is closed.
+
+    Head refusals never reach the app: they are counted in retain_http_requests_total with
+    route "unmatched". Use `guarded_http_protocol` to get a class with the limits set.
+    """
+
+    service: ClassVar[str] = "service"
+    max_header_bytes: ClassVar[int] = 16 * 1024
+    header_timeout: ClassVar[float] = 10.0
+    body_timeout: ClassVar[float] = 30.0
+    error_body: ClassVar[Callable[[str], bytes]] = staticmethod(_detail_body)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reading_head = True
+        # Bytes received since this head began, whole chunks: an upper bound, checked while
+        # the head is incomplete, so an endless header is refused after about one limit.
+        self._head_bytes = 0
+        # The head as parsed: request target and header lines, exact.
+        self._head_size = 0
+        self._refusal: tuple[int, str] | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self._lingering = False
+
+    # The connection
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.header_timeout, self._head_timed_out)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return  # answered and closing: what the client still sends is dropped
+        if self._reading_head:
+            if self._deadline is None:  # the first byte of a new head: its clock starts
+                self._arm(self.header_timeout, self._head_timed_out)
+            self._head_bytes += len(data)
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        except httptools.HttpParserError:
+            if self._refusal is not None:
+                self._refuse_head(*self._refusal)
+                return
+            message = "Invalid HTTP request received."
+            self.logger.warning(message)
+            self.send_400_response(message)
+            return
+        if self._reading_head and self._head_bytes > self.max_header_bytes:
+            self._refuse_head(431, self._too_large())
+
+    # Parser callbacks
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)  # ": " and CRLF
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        self._arm(self.body_timeout, self._body_timed_out)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._disarm()  # the next head's clock starts with its first byte
+        self._reading_head = True
+        self._head_bytes = self._head_size = 0
+
+    # Limits
+
+    def _count_head(self, size: int) -> None:
+        self._head_size += size
+        if self._head_size > self.max_header_bytes:
+            self._refusal = (431, self._too_large())
+            raise _HeadRefused
+
+    def _too_large(self) -> str:
+        limit = self.max_header_bytes
+        return f"request headers exceed the limit of {limit} bytes ({limit // 1024} KB)"
+
+    def _head_timed_out(self) -> None:
+        self._deadline = None
+        if not self._reading_head or self.transport.is_closing():
+            return
+        if self._head_bytes == 0 and self._head_size == 0:
+            self.transport.close()  # opened, never used: nothing to answer
+            return
+        self._refuse_head(408, f"request headers not received within {self.header_timeout:g} s")
+
+    def _body_timed_out(self) -> None:
+        self._deadline = None
+        cycle = self.cycle
+        if self._reading_head or cycle is None or self.transport.is_closing():
+            return
+        message = f"request body not received within {self.body_timeout:g} s"
+        log.info("request refused: %s", message, extra={"status": 408, "client": self.client})
+        if not cycle.response_started:
+            cast(dict[str, Any], cycle.scope)[TIMED_OUT] = True
+            cycle.disconnected = True  # the app's answer, if any, is not sent: this one is
+            cycle.message_event.set()
+            self._write_error(408, message)
+            self._close_lingering()
+        else:
+            self.transport.close()
+
+    def _refuse_head(self, status: int, message: str) -> None:
+        self._disarm()
+        if self.transport.is_closing():
+            return
+        log.info("request refused: %s", message, extra={"status": status, "client": self.client})
+        HTTP_REQUESTS.labels(self.service, "unmatched", str(status)).inc()
+        previous = self.cycle
+        if previous is None or previous.response_complete:  # else a response is being written
+            self._write_error(status, message)
+            self._close_lingering()
+        else:
+            self.transport.close()
+
+    def _write_error(self, status: int, message: str) -> None:
+        body = type(self).error_body(message)
+        head = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            head += [name, b": ", value, b"\r\n"]
+        head += [
+            b"content-type: application/json\r\n",
+            b"content-length: " + str(len(body)).encode() + b"\r\n",
+            b"connection: close\r\n\r\n",
+        ]
+        self.transport.write(b"".join(head) + body)
+
+    def _close_lingering(self) -> None:
+        """Close after an error answer without losing it: a client still sending (a large
+        head) would otherwise get a reset in place of the answer. The write side is shut
+        (FIN after the answer) and what still comes in is dropped until the client closes,
+        for LINGER_SECONDS at most."""
+        self._lingering = True
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+    def _arm(self, seconds: float, callback: Callable[[], None]) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, callback)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+
+def guarded_http_protocol(
+    service: str,
+    *,
+    max_header_bytes: int,
+    header_timeout: float,
+    body_timeout: float,
+    error_body: Callable[[str], bytes] = _detail_body,
+) -> type[asyncio.Protocol]:
+    """A GuardedHttpProtocol class with these limits, for uvicorn's `http` option."""
+    attributes = {
+        "service": service,
+        "max_header_bytes": max_header_bytes,
+        "header_timeout": header_timeout,
+        "body_timeout": body_timeout,
+        "error_body": staticmethod(error_body),
+    }
+    return type("GuardedHttpProtocol", (GuardedHttpProtocol,), attributes)

@@ -46,6 +46,9 @@ class Service:
     app: FastAPI
     readiness: Readiness
     workers: Sequence[Worker] = field(default_factory=tuple)
+    # uvicorn's HTTP protocol class, e.g. services.runtime.http.guarded_http_protocol(...);
+    # None is uvicorn's default.
+    http_protocol: type[asyncio.Protocol] | None = None
 
 
 Build = Callable[[SettingsT, AsyncExitStack], Awaitable[Service]]
@@ -106,6 +109,7 @@ async def _run_until_stopped(
             log_config=None,
             access_log=False,
             lifespan="off",
+            http=service.http_protocol or "auto",
             timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
         )
     )

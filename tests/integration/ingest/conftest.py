@@ -1,5 +1,8 @@
 """Ingest as a real process on a free port, against the suite's Kafka and PostgreSQL."""
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -9,10 +12,18 @@ import orjson
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from services.devstack.ports import free_port
 from services.ingest.keys import WriteKeyRepository
 from services.runtime.db import run_migrations
 from services.runtime.settings import ServiceSettings
-from tests.integration.helpers import Message, read_messages, start_service
+from tests.integration.helpers import (
+    ADMIN_TOKEN,
+    Message,
+    RunningService,
+    read_messages,
+    start_service,
+    wait_ready,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 # Small enough for a test to exceed quickly, large enough for every other test.
@@ -77,3 +88,51 @@ async def read_topic(
 
 def from_source(source_id: str) -> Callable[[dict[str, object]], bool]:
     return lambda value: value.get("sourceId", value.get("source_id")) == source_id
+
+
+@dataclass(frozen=True)
+class LoggedIngest:
+    url: str
+    host: str
+    port: int
+    log: Path
+
+    def log_lines(self) -> list[dict[str, object]]:
+        lines = self.log.read_text().splitlines()
+        return [orjson.loads(line) for line in lines if line.startswith("{")]
+
+
+# Short enough for a test to wait out, long enough for any request of the suite.
+HEADER_TIMEOUT_SECONDS = 1.0
+BODY_TIMEOUT_SECONDS = 1.5
+
+
+@pytest.fixture(scope="session")
+def logged_ingest(
+    settings: ServiceSettings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LoggedIngest]:
+    """An ingest of its own with short read timeouts, its JSON log written to a file."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("ingest-log") / "ingest.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RETAIN_")}
+    env.update(
+        RETAIN_ENV="local",
+        RETAIN_KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
+        RETAIN_DATABASE_URL=settings.database_url.get_secret_value(),
+        RETAIN_ADMIN_TOKEN=ADMIN_TOKEN,
+        RETAIN_INGEST_PORT=str(port),
+        RETAIN_LOG_FORMAT="json",
+        RETAIN_HEADER_TIMEOUT_SECONDS=str(HEADER_TIMEOUT_SECONDS),
+        RETAIN_BODY_TIMEOUT_SECONDS=str(BODY_TIMEOUT_SECONDS),
+        **INGEST_LIMITS,
+    )
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.ingest"], cwd=REPO_ROOT, env=env, stderr=sink
+        )
+    running = RunningService(f"http://127.0.0.1:{port}", process)
+    try:
+        wait_ready(running)
+        yield LoggedIngest(running.url, "127.0.0.1", port, log)
+    finally:
+        running.stop()

@@ -20,6 +20,9 @@ from schemas.topics import TOUCHPOINTS
 from schemas.topics.touchpoints_v1 import Touchpoint
 from services.runtime.settings import ServiceSettings
 from tests.integration.ingest.conftest import (
+    BODY_TIMEOUT_SECONDS,
+    HEADER_TIMEOUT_SECONDS,
+    LoggedIngest,
     Source,
     from_source,
     read_topic,
@@ -241,6 +244,95 @@ async def test_an_unknown_basic_key_is_refused_before_the_body_is_read(
     assert status == 401
 
 
+# --- the socket: header size, slow clients, disconnects -------------------------------------
+
+
+async def test_headers_over_the_limit_are_431_even_at_8_mib(logged_ingest: LoggedIngest) -> None:
+    head = b"POST /v1/track HTTP/1.1\r\nHost: x\r\nX-Pad: "
+    chunks = [head] + [b"a" * 65_536] * 128  # 8 MiB, never finished
+    status, _ = await _exchange(logged_ingest.host, logged_ingest.port, chunks, read_timeout=10)
+    assert status == 431
+    # A whole head arriving at once is measured too.
+    at_once = head + b"a" * 40_000 + b"\r\nContent-Length: 2\r\n\r\n{}"
+    status, response = await _exchange(logged_ingest.host, logged_ingest.port, [at_once])
+    assert status == 431
+    assert b"16384 bytes" in response
+    assert await _count(logged_ingest, "unmatched", "431") >= 2
+    # Under the limit, a large head (cookies, say) is served as any other.
+    within = head + b"a" * 15_000 + b"\r\nContent-Length: 2\r\n\r\n{}"
+    status, response = await _exchange(logged_ingest.host, logged_ingest.port, [within])
+    assert status == 401, response
+
+
+async def test_slow_headers_are_cut_off_with_408(logged_ingest: LoggedIngest) -> None:
+    head = b"POST /v1/track HTTP/1.1\r\nHost: x\r\n"
+    started = asyncio.get_running_loop().time()
+    status, response = await _exchange(
+        logged_ingest.host, logged_ingest.port, [head], read_timeout=HEADER_TIMEOUT_SECONDS + 5
+    )
+    waited = asyncio.get_running_loop().time() - started
+    assert status == 408, response
+    assert b"request headers not received within 1 s" in response
+    assert waited >= HEADER_TIMEOUT_SECONDS * 0.9
+
+
+async def test_an_idle_keep_alive_connection_is_no_slow_head(logged_ingest: LoggedIngest) -> None:
+    # Between requests the connection idles longer than the header timeout: the next head's
+    # clock starts with its first byte, so it is served.
+    reader, writer = await asyncio.open_connection(logged_ingest.host, logged_ingest.port)
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    try:
+        for _ in range(2):
+            writer.write(request)
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"HTTP/1.1 200"), head
+            length = int(re.search(rb"content-length: (\d+)", head.lower()).group(1))  # type: ignore[union-attr]
+            await reader.readexactly(length)
+            await asyncio.sleep(HEADER_TIMEOUT_SECONDS * 1.5)
+    finally:
+        writer.close()
+
+
+async def test_a_slow_body_is_cut_off_with_408(
+    logged_ingest: LoggedIngest, new_source: NewSource
+) -> None:
+    source = await new_source()
+    head = _head("/v1/track", basic(source.key), content_length=100)
+    status, response = await _exchange(
+        logged_ingest.host,
+        logged_ingest.port,
+        [head, b'{"userId":'],
+        read_timeout=BODY_TIMEOUT_SECONDS + 5,
+    )
+    assert status == 408, response
+    assert await _count(logged_ingest, "/v1/track", "408") >= 1
+
+
+async def test_a_client_leaving_mid_body_is_counted_apart_and_logged_without_a_traceback(
+    logged_ingest: LoggedIngest, new_source: NewSource
+) -> None:
+    source = await new_source()
+    errors_before = await _count(logged_ingest, "/v1/track", "500")
+    left_before = await _count(logged_ingest, "/v1/track", "499")
+    _, writer = await asyncio.open_connection(logged_ingest.host, logged_ingest.port)
+    writer.write(_head("/v1/track", basic(source.key), content_length=1000) + b'{"userId":')
+    await writer.drain()
+    await asyncio.sleep(0.3)  # the request is in the app, waiting for the rest of its body
+    writer.close()
+    await writer.wait_closed()
+    for _ in range(50):
+        if await _count(logged_ingest, "/v1/track", "499") > left_before:
+            break
+        await asyncio.sleep(0.1)
+    assert await _count(logged_ingest, "/v1/track", "499") == left_before + 1
+    assert await _count(logged_ingest, "/v1/track", "500") == errors_before
+    lines = logged_ingest.log_lines()
+    assert not [line for line in lines if line["level"] == "error"]
+    assert not [line for line in lines if "exception" in line]
+    assert any("disconnected" in str(line["message"]) for line in lines)
+
+
 # --- helpers -------------------------------------------------------------------------------
 
 
@@ -297,3 +389,17 @@ async def _exchange(
             await writer.wait_closed()
     match = re.match(rb"HTTP/1\.[01] (\d{3})", received)
     return (int(match.group(1)) if match else None), received
+
+
+async def _count(ingest: LoggedIngest, route: str, status: str) -> float:
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"{ingest.url}/metrics")).text
+    pattern = (
+        r'^retain_http_requests_total\{[^}]*route="'
+        + re.escape(route)
+        + r'"[^}]*status="'
+        + status
+        + r'"[^}]*\} ([0-9.e+]+)$'
+    )
+    match = re.search(pattern, text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
