@@ -81,6 +81,12 @@ class Context(TypedDict, total=False):
     library: Library | None
 
 
+_TIME = (
+    "ISO-8601 date-time between 1970-01-01 and 2100-01-01 (UTC); without a zone it is read "
+    "as UTC. Outside that range the event is refused."
+)
+
+
 def _present(field: str) -> dict[str, Any]:
     return {"required": [field], "properties": {field: {"type": "string", "minLength": 1}}}
 
@@ -99,10 +105,18 @@ class BaseEvent(SegmentModel):
     anonymous_id: OptionalId = None
     context: Context | None = None
     integrations: dict[str, Any] | None = None
-    timestamp: UtcDatetime | None = None
-    original_timestamp: UtcDatetime | None = None
-    sent_at: UtcDatetime | None = None
-    received_at: UtcDatetime | None = None
+    timestamp: UtcDatetime | None = Field(default=None, description="When it happened. " + _TIME)
+    original_timestamp: UtcDatetime | None = Field(
+        default=None, description="When it happened, by the client's clock. " + _TIME
+    )
+    sent_at: UtcDatetime | None = Field(
+        default=None, description="When the client sent it, by its clock. " + _TIME
+    )
+    received_at: UtcDatetime | None = Field(
+        default=None,
+        description="Kept as sent; ingest stamps its own time of receipt beside the event "
+        "(touchpoints.v1 receivedAt). " + _TIME,
+    )
     # Accepted so a body-authenticated event validates, never serialised: a write key must not
     # travel on to Kafka.
     write_key: str | None = Field(default=None, max_length=MAX_NAME, exclude=True)

@@ -23,6 +23,7 @@ from schemas.segment import (
     PageEvent,
     ScreenEvent,
 )
+from services.ingest import openapi as docs
 from services.ingest.domain.body import (
     BodyError,
     decode_body,
@@ -67,19 +68,6 @@ CLIENT_CLOSED_REQUEST = 499
 _SUCCESS = Response(b'{"success":true}', media_type="application/json")
 _CHALLENGE = {"WWW-Authenticate": 'Basic realm="retain"'}
 _RETRY_SECONDS = 5
-_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid JSON or event; `errors` names each field and its limit"},
-    401: {
-        "description": "Missing, unknown or revoked write key, or an Authorization header that "
-        "is not valid Basic credentials (`message` says which)"
-    },
-    413: {
-        "description": "Body or event above the size limit, or a batch whose events exceed "
-        "the expanded size limit once its context is copied into each (named in `message`)"
-    },
-    429: {"description": "The source's rate limit is exceeded; see Retry-After"},
-    503: {"description": "The broker did not acknowledge; retry after Retry-After seconds"},
-}
 
 
 class ApiError(Exception):
@@ -303,10 +291,11 @@ def _single_endpoint(
     return endpoint
 
 
-def tracking_router(api: TrackingApi) -> tuple[APIRouter, dict[str, Any]]:
+def tracking_router(api: TrackingApi, settings: IngestSettings) -> tuple[APIRouter, dict[str, Any]]:
     """The /v1 routes and the request-body schemas they document (for OpenAPI)."""
     router = APIRouter(prefix="/v1", tags=["tracking"])
     components: dict[str, Any] = {}
+    limits = docs.limits(settings)
 
     for event_type, model in _SINGLE_EVENT_MODELS.items():
         router.add_api_route(
@@ -317,15 +306,16 @@ def tracking_router(api: TrackingApi) -> tuple[APIRouter, dict[str, Any]]:
             description=(
                 "The event's `type` is implied by the path. Write key as HTTP Basic username "
                 "(empty password) or `writeKey` in the body. Body may be gzip-encoded. "
-                "Answers after the broker acknowledged the event."
+                "Answers after the broker acknowledged the event." + limits
             ),
             response_model=None,
-            responses={200: {"description": '{"success": true}'}, **_ERROR_RESPONSES},
+            responses=docs.SINGLE_RESPONSES,
             openapi_extra={
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _schema_of(model, components)}},
-                }
+                },
+                "security": docs.SECURITY,
             },
         )
 
@@ -333,7 +323,8 @@ def tracking_router(api: TrackingApi) -> tuple[APIRouter, dict[str, Any]]:
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": _schema_of(BatchRequest, components)}},
-        }
+        },
+        "security": docs.SECURITY,
     }
     for path in ("/batch", "/import"):
         router.add_api_route(
@@ -343,17 +334,17 @@ def tracking_router(api: TrackingApi) -> tuple[APIRouter, dict[str, Any]]:
             summary="Record many events" + (" (alias of /v1/batch)" if path == "/import" else ""),
             description=(
                 "Valid events are published; invalid ones go to touchpoints.rejected.v1 and are "
-                "reported in `rejections` with their index and field errors."
+                "reported in `rejections` with their index and field errors." + limits
             ),
             response_model=None,
-            responses={200: {"description": "accepted and rejected counts"}, **_ERROR_RESPONSES},
+            responses=docs.BATCH_RESPONSES,
             openapi_extra=batch_body,
         )
     return router, components
 
 
 def install(app: FastAPI, api: TrackingApi, settings: IngestSettings) -> None:
-    router, components = tracking_router(api)
+    router, components = tracking_router(api, settings)
     app.include_router(router)
     app.add_middleware(
         CORSMiddleware,
@@ -368,6 +359,7 @@ def install(app: FastAPI, api: TrackingApi, settings: IngestSettings) -> None:
         if app.openapi_schema is None:
             schema = base_openapi()
             schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
+            schema["components"]["securitySchemes"] = docs.security_schemes()
             app.openapi_schema = schema
         return app.openapi_schema
 

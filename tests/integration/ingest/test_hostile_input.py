@@ -333,6 +333,35 @@ async def test_a_client_leaving_mid_body_is_counted_apart_and_logged_without_a_t
     assert any("disconnected" in str(line["message"]) for line in lines)
 
 
+# --- the OpenAPI document ------------------------------------------------------------------
+
+
+async def test_openapi_states_the_security_scheme_the_errors_and_the_timestamp_range(
+    ingest_url: str,
+) -> None:
+    async with httpx.AsyncClient() as client:
+        spec = (await client.get(f"{ingest_url}/openapi.json")).json()
+    schemes = spec["components"]["securitySchemes"]
+    [(name, scheme)] = schemes.items()
+    assert (scheme["type"], scheme["scheme"]) == ("http", "basic")
+    schemas = spec["components"]["schemas"]
+    for path in ("identify", "track", "page", "screen", "group", "alias", "batch", "import"):
+        operation = spec["paths"][f"/v1/{path}"]["post"]
+        assert {name: []} in operation["security"]
+        for status in ("400", "401", "408", "413", "429", "431", "503"):
+            content = operation["responses"][status]["content"]["application/json"]
+            ref = content["schema"]["$ref"].rsplit("/", 1)[-1]
+            assert {"success", "message"} <= set(schemas[ref]["properties"])
+    event = schemas["IdentifyEvent"]["properties"]
+    for field in ("timestamp", "originalTimestamp", "sentAt"):
+        text = orjson.dumps(event[field]).decode()
+        assert "1970-01-01" in text, field
+        assert "2100-01-01" in text, field
+    description = orjson.dumps(spec["paths"]["/v1/batch"]["post"]).decode()
+    assert "64 levels" in description
+    assert "2048000" in description
+
+
 # --- helpers -------------------------------------------------------------------------------
 
 
