@@ -157,6 +157,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         # The head as parsed: request target and header lines, exact.
         self._head_size = 0
+        # When the current head's first chunk, or the current body's head, arrived.
+        self._head_started: float | None = None
+        self._body_started = 0.0
         self._refusal: tuple[int, str] | None = None
         self._deadline: asyncio.TimerHandle | None = None
         self._lingering = False
@@ -165,7 +168,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm(self.header_timeout, self._head_timed_out)
+        # A connection that never completes a head: its first head's clock starts now.
+        self._head_started = self.loop.time()
+        self._arm(self._head_started + self.header_timeout, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -175,8 +180,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._lingering:
             return  # answered and closing: what the client still sends is dropped
         if self._reading_head:
-            if self._deadline is None:  # the first byte of a new head: its clock starts
-                self._arm(self.header_timeout, self._head_timed_out)
+            if self._head_started is None:  # the first chunk of a new head
+                self._head_started = self.loop.time()
             self._head_bytes += len(data)
         self._unset_keepalive_if_required()
         try:
@@ -195,37 +200,50 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.logger.warning(message)
             self.send_400_response(message)
             return
-        if self._reading_head and self._head_bytes > self.max_header_bytes:
-            self._refuse_head(431, self._too_large())
+        # Deadlines are set only for what this chunk left incomplete: a request that arrives
+        # whole, the usual case, arms no timer at all.
+        if self.transport.is_closing():
+            return
+        if self._reading_head:
+            if self._head_bytes > self.max_header_bytes:
+                self._refuse_head(431, self._too_large())
+            elif self._deadline is None and self._head_started is not None:
+                self._arm(self._head_started + self.header_timeout, self._head_timed_out)
+        elif self._deadline is None:  # on_headers_complete cleared the head's
+            self._arm(self._body_started + self.body_timeout, self._body_timed_out)
 
     # Parser callbacks
 
     def on_url(self, url: bytes) -> None:
-        self._count_head(len(url))
+        self._head_size += len(url)
+        if self._head_size > self.max_header_bytes:
+            self._stop_head()
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value) + 4)  # ": " and CRLF
+        self._head_size += len(name) + len(value) + 4  # ": " and CRLF
+        if self._head_size > self.max_header_bytes:
+            self._stop_head()
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        self._disarm()
         self._reading_head = False
-        self._arm(self.body_timeout, self._body_timed_out)
+        self._body_started = self.loop.time()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        self._disarm()  # the next head's clock starts with its first byte
-        self._reading_head = True
+        self._disarm()
+        self._reading_head = True  # the next head's clock starts with its first chunk
+        self._head_started = None
         self._head_bytes = self._head_size = 0
 
     # Limits
 
-    def _count_head(self, size: int) -> None:
-        self._head_size += size
-        if self._head_size > self.max_header_bytes:
-            self._refusal = (431, self._too_large())
-            raise _HeadRefused
+    def _stop_head(self) -> None:
+        self._refusal = (431, self._too_large())
+        raise _HeadRefused
 
     def _too_large(self) -> str:
         limit = self.max_header_bytes
@@ -293,9 +311,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.transport.write_eof()
         self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
-    def _arm(self, seconds: float, callback: Callable[[], None]) -> None:
+    def _arm(self, when: float, callback: Callable[[], None]) -> None:
         self._disarm()
-        self._deadline = self.loop.call_later(seconds, callback)
+        self._deadline = self.loop.call_at(when, callback)
 
     def _disarm(self) -> None:
         if self._deadline is not None:
