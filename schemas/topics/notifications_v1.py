@@ -1,4 +1,5 @@
-"""notifications.v1 (keyed by customer id): what happened to each email, by `type`."""
+"""notifications.v1 (keyed by customer id): what happened to each email, by `type`: sent,
+suppressed (with the reason), bounced, uncertain."""
 
 from typing import Annotated, Literal
 
@@ -51,7 +52,18 @@ class NotificationBounced(_Notification):
     diagnostic: Text | None = None
 
 
+class NotificationUncertain(_Notification):
+    """The sender stopped (a crash, a lost connection) between handing the email to SMTP and
+    recording the answer: it may or may not have been delivered. Transactional email is sent
+    again with the same Message-ID (`retried`); marketing email is not, rather than risk it
+    twice."""
+
+    type: Literal["uncertain"]
+    retried: bool
+    smtp_message_id: Text | None = None
+
+
 NotificationEvent = Annotated[
-    NotificationSent | NotificationSuppressed | NotificationBounced,
+    NotificationSent | NotificationSuppressed | NotificationBounced | NotificationUncertain,
     Field(discriminator="type"),
 ]

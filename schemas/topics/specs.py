@@ -37,6 +37,7 @@ TOUCHPOINTS_DLQ = "touchpoints.dlq.v1"
 PROFILES = "profiles.v1"
 PROFILES_DLQ = "profiles.dlq.v1"
 SCORES = "scores.v1"
+SCORES_DLQ = "scores.dlq.v1"
 LIFECYCLE = "lifecycle.v1"
 LIFECYCLE_DLQ = "lifecycle.dlq.v1"
 NOTIFICATIONS = "notifications.v1"
@@ -94,7 +95,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         "delete",
         30 * DAY_MS,
         "customer id",
-        "Emails sent, suppressed (with why) and bounced.",
+        "Emails sent, suppressed (with why), bounced, or uncertain after a crash mid-send.",
     ),
     TopicSpec(
         TOUCHPOINTS_DLQ,
@@ -110,7 +111,15 @@ TOPICS: tuple[TopicSpec, ...] = (
         "delete",
         30 * DAY_MS,
         "original key",
-        "profiles.v1 messages the scoring consumer could not process, with the error.",
+        "profiles.v1 messages a consumer (scoring, notify) could not process, with the error.",
+    ),
+    TopicSpec(
+        SCORES_DLQ,
+        1,
+        "delete",
+        30 * DAY_MS,
+        "original key",
+        "scores.v1 messages the notify consumer could not process, with the error.",
     ),
     TopicSpec(
         LIFECYCLE_DLQ,
