@@ -1,17 +1,95 @@
 """Composition root of the notify service: the one place its parts are wired together."""
 
+import asyncio
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 
+from pydantic import TypeAdapter
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from schemas.topics import LIFECYCLE, LIFECYCLE_DLQ, PROFILES, PROFILES_DLQ, SCORES, SCORES_DLQ
+from schemas.topics.lifecycle_v1 import LifecycleEvent
+from schemas.topics.profiles_v1 import ProfileSnapshot
+from schemas.topics.scores_v1 import CustomerScores
+from services.notify import journeys
+from services.notify.domain import Policy
+from services.notify.run_journeys import Item, ProfileChange, RunJourneys, ScoresChange
 from services.notify.settings import NotifySettings
-from services.runtime.bootstrap import open_infrastructure
+from services.notify.store import PostgresNotifyStore
+from services.notify.wakeups import WakeUps
+from services.runtime.bootstrap import ConsumerKit, open_infrastructure
+from services.runtime.consumer import ConsumerConfig, Record
 from services.runtime.http import create_service_app
+from services.runtime.messages import OutboxMessage
 from services.runtime.service import Service, run_service
 
 SERVICE = "notify"
+_LIFECYCLE = TypeAdapter[LifecycleEvent](LifecycleEvent)
+
+
+def _customer_id(record: Record) -> str:
+    if record.key is None:
+        raise ValueError(f"a {record.topic} record needs its key, the customer id")
+    return record.key.decode()
+
+
+def decode_lifecycle(record: Record) -> Item:
+    return _LIFECYCLE.validate_json(record.value or b"")
+
+
+def decode_profile(record: Record) -> Item:
+    customer_id = _customer_id(record)
+    if record.value is None:  # erased, or merged into another customer
+        return ProfileChange(customer_id, 0, None)
+    snapshot = ProfileSnapshot.model_validate_json(record.value)
+    return ProfileChange(customer_id, snapshot.revision, record.value)
+
+
+def decode_scores(record: Record) -> Item:
+    customer_id = _customer_id(record)
+    if record.value is not None:
+        CustomerScores.model_validate_json(record.value)  # a malformed record is dead-lettered
+    return ScoresChange(customer_id, record.value)
 
 
 async def build(settings: NotifySettings, resources: AsyncExitStack) -> Service:
     infrastructure = await open_infrastructure(SERVICE, settings, resources)
+    kit = ConsumerKit(settings, infrastructure, schema=SERVICE)
+    run_journeys = RunJourneys(journeys.load(), Policy())
+    sender_wakeup = asyncio.Event()
+
+    async def apply(connection: AsyncConnection, items: Sequence[Item]) -> Sequence[OutboxMessage]:
+        messages, added = await run_journeys(
+            PostgresNotifyStore(connection), items, datetime.now(UTC)
+        )
+        if added:  # the sender looks again at once (and finds it once this commits)
+            sender_wakeup.set()
+        return messages
+
+    # One consumer per topic, each with its dead-letter topic; a customer's calls take turns.
+    inputs = (
+        ("lifecycle", LIFECYCLE, LIFECYCLE_DLQ, decode_lifecycle),
+        ("profiles", PROFILES, PROFILES_DLQ, decode_profile),
+        ("scores", SCORES, SCORES_DLQ, decode_scores),
+    )
+    consumers = [
+        kit.consumer(
+            ConsumerConfig(
+                group_id=f"retain-notify-{name}", topics=(topic,), dead_letter_topic=dead_letters
+            ),
+            decode=decode,
+            apply=apply,
+        )
+        for name, topic, dead_letters, decode in inputs
+    ]
+    wake_ups = WakeUps(
+        infrastructure.engine,
+        kit.outbox,
+        run_journeys,
+        relay_wakeup=kit.relay_wakeup,
+        sender_wakeup=sender_wakeup,
+    )
     app = create_service_app(
         SERVICE,
         infrastructure.readiness,
@@ -20,7 +98,11 @@ async def build(settings: NotifySettings, resources: AsyncExitStack) -> Service:
             "Lifecycle email journeys with consent, caps, SMTP delivery and open/click tracking."
         ),
     )
-    return Service(app=app, readiness=infrastructure.readiness)
+    return Service(
+        app=app,
+        readiness=infrastructure.readiness,
+        workers=(*consumers, kit.relay, wake_ups.run),
+    )
 
 
 def main() -> None:

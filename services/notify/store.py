@@ -1,0 +1,412 @@
+"""Notify's PostgreSQL store: recipients, journey states, the email ledger, suppressions.
+
+Every method runs in the caller's transaction. A customer's journey state is changed only under
+that customer's advisory lock (`lock_customers`, taken in one sorted order), which the
+lifecycle, profile and scores consumers and the wake-up worker all take, so the engine never
+runs twice at once for one customer.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from schemas.topics.notifications_v1 import NotificationSuppressed
+from services.notify.domain import CustomerState, Send
+
+_LOCK_CUSTOMERS = text(
+    "SELECT pg_advisory_xact_lock(hashtext('retain:notify:' || c)) "
+    "FROM unnest(CAST(:ids AS text[])) AS c ORDER BY c"
+)
+_TRY_LOCK_CUSTOMER = text("SELECT pg_try_advisory_xact_lock(hashtext('retain:notify:' || :id))")
+_DUE_CUSTOMERS = text(
+    "SELECT customer_id FROM notify.customers WHERE wake_at <= :now "
+    "ORDER BY wake_at LIMIT :limit FOR UPDATE SKIP LOCKED"
+)
+_NEXT_WAKE = text("SELECT min(wake_at) FROM notify.customers")
+_STATES = text(
+    "SELECT customer_id, CAST(state AS text) AS state FROM notify.customers "
+    "WHERE customer_id = ANY(CAST(:ids AS text[]))"
+)
+_SAVE_STATE = text(
+    "INSERT INTO notify.customers (customer_id, state, wake_at) "
+    "VALUES (:id, CAST(:state AS json), :wake_at) ON CONFLICT (customer_id) DO UPDATE "
+    "SET state = excluded.state, wake_at = excluded.wake_at"
+)
+_DELETE_STATES = text("DELETE FROM notify.customers WHERE customer_id = ANY(CAST(:ids AS text[]))")
+_RECIPIENTS = text(
+    "SELECT customer_id, CAST(profile AS text) AS profile, CAST(scores AS text) AS scores, "
+    "tracking FROM notify.recipients WHERE customer_id = ANY(CAST(:ids AS text[]))"
+)
+_SAVE_PROFILE = text(
+    "INSERT INTO notify.recipients AS r (customer_id, profile_revision, profile) "
+    "VALUES (:id, :revision, CAST(:profile AS json)) ON CONFLICT (customer_id) DO UPDATE "
+    "SET profile_revision = excluded.profile_revision, profile = excluded.profile "
+    "WHERE r.profile_revision IS NULL OR r.profile_revision < excluded.profile_revision "
+    "RETURNING customer_id"
+)
+_SAVE_SCORES = text(
+    "INSERT INTO notify.recipients (customer_id, scores) VALUES (:id, CAST(:scores AS json)) "
+    "ON CONFLICT (customer_id) DO UPDATE SET scores = excluded.scores"
+)
+_FORGET_RECIPIENTS = text(
+    "DELETE FROM notify.recipients WHERE customer_id = ANY(CAST(:ids AS text[]))"
+)
+_SET_TRACKING = text(
+    "INSERT INTO notify.recipients (customer_id, tracking) VALUES (:id, :tracking) "
+    "ON CONFLICT (customer_id) DO UPDATE SET tracking = excluded.tracking"
+)
+_SUPPRESSED = text(
+    "SELECT address, reason FROM notify.suppressions "
+    "WHERE address = ANY(CAST(:addresses AS text[]))"
+)
+_SUPPRESS = text(
+    "INSERT INTO notify.suppressions (address, reason, detail, created_at) "
+    "VALUES (lower(:address), :reason, :detail, :at) ON CONFLICT (address) DO NOTHING "
+    "RETURNING address"
+)
+_UNSUPPRESS = text("DELETE FROM notify.suppressions WHERE address = lower(:address)")
+_SUPPRESSIONS_PAGE = text(
+    "SELECT address, reason, detail, created_at FROM notify.suppressions "
+    "WHERE address > :after ORDER BY address LIMIT :limit"
+)
+_ADD_NOTIFICATION = text(
+    "INSERT INTO notify.notifications (notification_id, customer_id, journey, step, template, "
+    "kind, trigger_event_id, status, send, to_address, due_at, reason, detail, created_at, "
+    "updated_at) VALUES (:notification_id, :customer_id, :journey, :step, :template, :kind, "
+    ":trigger_event_id, :status, CAST(:send AS json), :to_address, :at, :reason, :detail, "
+    ":at, :at) ON CONFLICT (notification_id) DO NOTHING RETURNING notification_id"
+)
+_CANCEL_PENDING = text(
+    "UPDATE notify.notifications SET status = 'suppressed', reason = 'customer_erased', "
+    "send = NULL, updated_at = :at WHERE customer_id = :id AND status = 'pending' "
+    "RETURNING notification_id, journey, template, kind, trigger_event_id"
+)
+_FORGET_ADDRESSES = text(
+    "UPDATE notify.notifications SET to_address = NULL, send = NULL WHERE customer_id = :id"
+)
+_CLAIM_SENDS = text(
+    "UPDATE notify.notifications SET status = 'sending', attempts = attempts + 1, "
+    "updated_at = :now WHERE notification_id IN (SELECT notification_id "
+    "FROM notify.notifications WHERE status = 'pending' AND due_at <= :now "
+    "ORDER BY due_at LIMIT :limit FOR UPDATE SKIP LOCKED) "
+    "RETURNING notification_id, kind, attempts, CAST(send AS text) AS send"
+)
+_STALE_SENDS = text(
+    "SELECT notification_id, kind, CAST(send AS text) AS send FROM notify.notifications "
+    "WHERE status = 'sending' AND updated_at < :before ORDER BY updated_at "
+    "FOR UPDATE SKIP LOCKED"
+)
+_FINISH_SEND = text(
+    "UPDATE notify.notifications SET status = :status, updated_at = :at, "
+    "message_id = coalesce(:message_id, message_id), reason = coalesce(:reason, reason), "
+    "detail = coalesce(:detail, detail) WHERE notification_id = :id"
+)
+_RETRY_SEND = text(
+    "UPDATE notify.notifications SET status = 'pending', due_at = :due_at, detail = :detail, "
+    "updated_at = :due_at WHERE notification_id = :id"
+)
+_COUNT = text(
+    "INSERT INTO notify.journey_counts (journey, counter, count) VALUES (:journey, :counter, 1) "
+    "ON CONFLICT (journey, counter) DO UPDATE SET count = notify.journey_counts.count + 1"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecipient:
+    profile: dict[str, Any] | None
+    scores: dict[str, Any] | None
+    tracking: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedSend:
+    kind: str
+    attempts: int
+    send: dict[str, Any]
+
+
+def send_to_json(send: Send) -> str:
+    return orjson.dumps(
+        {
+            "notification_id": send.notification_id,
+            "customer_id": send.customer_id,
+            "journey": send.journey,
+            "step": send.step,
+            "template": send.template,
+            "kind": send.kind,
+            "trigger_event_id": send.trigger_event_id,
+            "to": send.to,
+            "tracking": send.tracking,
+            "context": send.context,
+        },
+        default=str,
+    ).decode()
+
+
+def send_from_json(raw: Mapping[str, Any]) -> Send:
+    return Send(
+        notification_id=raw["notification_id"],
+        customer_id=raw["customer_id"],
+        journey=raw["journey"],
+        step=int(raw["step"]),
+        template=raw["template"],
+        kind=raw["kind"],
+        trigger_event_id=raw["trigger_event_id"],
+        to=raw["to"],
+        tracking=bool(raw["tracking"]),
+        context=raw.get("context") or {},
+    )
+
+
+class PostgresNotifyStore:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    # -- locks and journey states
+
+    async def lock_customers(self, customer_ids: Iterable[str]) -> None:
+        ids = sorted(set(customer_ids))
+        if ids:
+            await self._connection.execute(_LOCK_CUSTOMERS, {"ids": ids})
+
+    async def claim_due(self, now: datetime, limit: int) -> list[str]:
+        """Customers whose wake-up is due that no other worker holds, each now locked."""
+        due = list(await self._connection.scalars(_DUE_CUSTOMERS, {"now": now, "limit": limit}))
+        claimed = []
+        for customer_id in due:  # a consumer may hold one: it moves them on itself
+            if await self._connection.scalar(_TRY_LOCK_CUSTOMER, {"id": customer_id}):
+                claimed.append(customer_id)
+        return claimed
+
+    async def next_wake(self) -> datetime | None:
+        found: datetime | None = await self._connection.scalar(_NEXT_WAKE)
+        return found
+
+    async def states(self, customer_ids: Iterable[str]) -> dict[str, CustomerState]:
+        rows = await self._connection.execute(_STATES, {"ids": sorted(set(customer_ids))})
+        return {r.customer_id: CustomerState.from_json(orjson.loads(r.state)) for r in rows}
+
+    async def save_state(self, customer_id: str, state: CustomerState) -> None:
+        if state.is_empty:
+            await self.delete_states([customer_id])
+            return
+        await self._connection.execute(
+            _SAVE_STATE,
+            {
+                "id": customer_id,
+                "state": orjson.dumps(state.to_json(), default=str).decode(),
+                "wake_at": state.next_wake,
+            },
+        )
+
+    async def delete_states(self, customer_ids: Iterable[str]) -> None:
+        await self._connection.execute(_DELETE_STATES, {"ids": sorted(set(customer_ids))})
+
+    # -- what notify knows of each customer
+
+    async def recipients(self, customer_ids: Iterable[str]) -> dict[str, StoredRecipient]:
+        rows = await self._connection.execute(_RECIPIENTS, {"ids": sorted(set(customer_ids))})
+        return {
+            r.customer_id: StoredRecipient(
+                orjson.loads(r.profile) if r.profile else None,
+                orjson.loads(r.scores) if r.scores else None,
+                bool(r.tracking),
+            )
+            for r in rows
+        }
+
+    async def save_profile(self, customer_id: str, revision: int, raw: bytes) -> bool:
+        """Keep the snapshot if it is newer than the one held; True if it was."""
+        stored = await self._connection.scalar(
+            _SAVE_PROFILE, {"id": customer_id, "revision": revision, "profile": raw.decode()}
+        )
+        return stored is not None
+
+    async def save_scores(self, customer_id: str, raw: bytes) -> None:
+        await self._connection.execute(_SAVE_SCORES, {"id": customer_id, "scores": raw.decode()})
+
+    async def forget_recipients(self, customer_ids: Iterable[str]) -> None:
+        await self._connection.execute(_FORGET_RECIPIENTS, {"ids": sorted(set(customer_ids))})
+
+    async def set_tracking(self, customer_id: str, tracking: bool) -> None:
+        await self._connection.execute(_SET_TRACKING, {"id": customer_id, "tracking": tracking})
+
+    # -- suppression list
+
+    async def suppressed(self, addresses: Iterable[str]) -> dict[str, str]:
+        """Address (lower case) -> why nothing goes to it, for those on the list."""
+        wanted = sorted({a.lower() for a in addresses})
+        if not wanted:
+            return {}
+        rows = await self._connection.execute(_SUPPRESSED, {"addresses": wanted})
+        return {r.address: r.reason for r in rows}
+
+    async def suppress(self, address: str, reason: str, detail: str | None, at: datetime) -> bool:
+        """Add the address; False if it was on the list already (its first reason stays)."""
+        added = await self._connection.scalar(
+            _SUPPRESS, {"address": address, "reason": reason, "detail": detail, "at": at}
+        )
+        return added is not None
+
+    async def unsuppress(self, address: str) -> None:
+        await self._connection.execute(_UNSUPPRESS, {"address": address})
+
+    async def suppressions(self, after: str, limit: int) -> list[dict[str, Any]]:
+        rows = await self._connection.execute(
+            _SUPPRESSIONS_PAGE, {"after": after.lower(), "limit": limit}
+        )
+        return [dict(r._mapping) for r in rows]
+
+    # -- the email ledger
+
+    async def add_send(self, send: Send, at: datetime) -> bool:
+        """Record an email to deliver; False if its notification id was recorded before (the
+        engine decided it again after a redelivery or a restart: it goes once)."""
+        return await self._add_notification(
+            send.notification_id,
+            send.customer_id,
+            send.journey,
+            send.step,
+            send.template,
+            send.kind,
+            send.trigger_event_id,
+            status="pending",
+            send=send_to_json(send),
+            to_address=send.to,
+            at=at,
+        )
+
+    async def add_suppressed(
+        self,
+        notification_id: str,
+        customer_id: str,
+        journey: str,
+        step: int,
+        template: str,
+        kind: str,
+        trigger_event_id: str,
+        *,
+        reason: str,
+        detail: str | None,
+        at: datetime,
+    ) -> bool:
+        """Record a decision not to send; False if that notification id has a record."""
+        return await self._add_notification(
+            notification_id,
+            customer_id,
+            journey,
+            step,
+            template,
+            kind,
+            trigger_event_id,
+            status="suppressed",
+            send=None,
+            to_address=None,
+            at=at,
+            reason=reason,
+            detail=detail,
+        )
+
+    async def _add_notification(
+        self,
+        notification_id: str,
+        customer_id: str,
+        journey: str,
+        step: int,
+        template: str,
+        kind: str,
+        trigger_event_id: str,
+        *,
+        status: str,
+        send: str | None,
+        to_address: str | None,
+        at: datetime,
+        reason: str | None = None,
+        detail: str | None = None,
+    ) -> bool:
+        added = await self._connection.scalar(
+            _ADD_NOTIFICATION,
+            {
+                "notification_id": notification_id,
+                "customer_id": customer_id,
+                "journey": journey,
+                "step": step,
+                "template": template,
+                "kind": kind,
+                "trigger_event_id": trigger_event_id,
+                "status": status,
+                "send": send,
+                "to_address": to_address,
+                "at": at,
+                "reason": reason,
+                "detail": detail,
+            },
+        )
+        return added is not None
+
+    async def claim_sends(self, now: datetime, limit: int) -> list[ClaimedSend]:
+        """Due pending emails no other sender holds, marked `sending` (the attempt recorded)."""
+        rows = await self._connection.execute(_CLAIM_SENDS, {"now": now, "limit": limit})
+        return [ClaimedSend(r.kind, int(r.attempts), orjson.loads(r.send)) for r in rows]
+
+    async def stale_sends(self, before: datetime) -> list[ClaimedSend]:
+        rows = await self._connection.execute(_STALE_SENDS, {"before": before})
+        return [ClaimedSend(r.kind, 0, orjson.loads(r.send)) for r in rows]
+
+    async def finish_send(
+        self,
+        notification_id: str,
+        status: str,
+        at: datetime,
+        *,
+        message_id: str | None = None,
+        reason: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        await self._connection.execute(
+            _FINISH_SEND,
+            {
+                "id": notification_id,
+                "status": status,
+                "at": at,
+                "message_id": message_id,
+                "reason": reason,
+                "detail": detail,
+            },
+        )
+
+    async def retry_send(self, notification_id: str, due_at: datetime, detail: str) -> None:
+        await self._connection.execute(
+            _RETRY_SEND, {"id": notification_id, "due_at": due_at, "detail": detail[:1000]}
+        )
+
+    async def cancel_pending(self, customer_id: str, at: datetime) -> list[NotificationSuppressed]:
+        """An erased customer: their emails not yet sent become suppressed, and the ledger keeps
+        no address of theirs."""
+        rows = await self._connection.execute(_CANCEL_PENDING, {"id": customer_id, "at": at})
+        cancelled = [
+            NotificationSuppressed(
+                type="suppressed",
+                notification_id=r.notification_id,
+                customer_id=customer_id,
+                occurred_at=at,
+                kind=r.kind,
+                template=r.template,
+                journey=r.journey,
+                trigger_event_id=r.trigger_event_id,
+                reason="customer_erased",
+            )
+            for r in rows
+        ]
+        await self._connection.execute(_FORGET_ADDRESSES, {"id": customer_id})
+        return cancelled
+
+    async def count(self, counters: Sequence[tuple[str, str]]) -> None:
+        """Add one to each (journey, counter)."""
+        for journey, counter in counters:
+            await self._connection.execute(_COUNT, {"journey": journey, "counter": counter})

@@ -1,0 +1,178 @@
+"""Journeys through the real pipeline: events posted to ingest reach notify through profile's
+lifecycle.v1, and notify's engine decides in its own tables what to send."""
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.profile.domain.identity import customer_id_for
+from services.runtime.db import create_engine
+from services.runtime.settings import ServiceSettings
+from tests.integration.helpers import RunningService, start_service
+from tests.integration.profile.conftest import (  # noqa: F401 (fixtures)
+    Storefront,
+    ingest,
+    profile,
+    wait_for,
+    write_key,
+)
+from tests.integration.profile.conftest import storefront as storefront
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def notify_journeys(
+    settings: ServiceSettings,
+    profile: RunningService,  # noqa: F811
+) -> Iterator[RunningService]:
+    service = start_service("notify", settings)
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+async def database(settings: ServiceSettings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+def daytime_zone(now: datetime) -> str:
+    """An IANA zone where it is early afternoon now: outside quiet hours whenever tests run."""
+    hours = (13 - now.hour + 12) % 24 - 12  # the offset from UTC, -12..+11
+    if hours == 0:
+        return "Etc/GMT"
+    return f"Etc/GMT{'-' if hours > 0 else '+'}{abs(hours)}"  # Etc/GMT-3 is UTC+3
+
+
+def shopper(user: str, now: datetime) -> dict[str, Any]:
+    return {
+        "type": "identify",
+        "userId": user,
+        "messageId": f"{user}-identify",
+        "timestamp": (now - timedelta(days=1)).isoformat(),
+        "traits": {"email": f"{user}@shop.example", "first_name": "Ada", "accepts_marketing": True},
+        "context": {"timezone": daytime_zone(now)},
+    }
+
+
+def cart_change(user: str, at: datetime, n: int = 1) -> dict[str, Any]:
+    return {
+        "type": "track",
+        "userId": user,
+        "event": "Product Added",
+        "messageId": f"{user}-added-{n}",
+        "timestamp": at.isoformat(),
+        "properties": {"cart_id": f"{user}-cart", "product_id": "tent-2p", "price": 199.0},
+    }
+
+
+def completed(user: str, at: datetime) -> dict[str, Any]:
+    return {
+        "type": "track",
+        "userId": user,
+        "event": "Order Completed",
+        "messageId": f"{user}-order",
+        "timestamp": at.isoformat(),
+        "properties": {
+            "order_id": f"{user}-o1",
+            "revenue": 199.0,
+            "currency": "EUR",
+            "products": [{"product_id": "tent-2p", "price": 199.0, "quantity": 1}],
+        },
+    }
+
+
+async def _notifications(database: AsyncEngine, customer_id: str) -> list[dict[str, Any]]:
+    async with database.connect() as connection:
+        rows = await connection.execute(
+            text(
+                "SELECT journey, template, status, reason FROM notify.notifications "
+                "WHERE customer_id = :id ORDER BY created_at"
+            ),
+            {"id": customer_id},
+        )
+        return [dict(r._mapping) for r in rows]
+
+
+async def _counts(database: AsyncEngine) -> dict[str, int]:
+    async with database.connect() as connection:
+        rows = await connection.execute(
+            text(
+                "SELECT counter, count AS n FROM notify.journey_counts "
+                "WHERE journey = 'abandoned_cart'"
+            )
+        )
+        return {r.counter: int(r.n) for r in rows}
+
+
+async def test_a_cart_left_for_four_hours_gets_its_reminder_once(
+    notify_journeys: RunningService, storefront: Storefront, database: AsyncEngine
+) -> None:
+    now = datetime.now(UTC)
+    user = f"cart-{uuid.uuid4().hex[:8]}"
+    await storefront.send([shopper(user, now), cart_change(user, now - timedelta(hours=5))])
+    customer_id = customer_id_for(("user", user))
+
+    async def reminded() -> list[dict[str, Any]]:
+        found = await _notifications(database, customer_id)
+        return found if any(n["template"] == "cart_reminder_1" for n in found) else []
+
+    found = await wait_for(reminded, seconds=60)
+    [reminder] = [n for n in found if n["template"] == "cart_reminder_1"]
+    assert reminder["journey"] == "abandoned_cart"
+    assert reminder["status"] in ("pending", "sending", "sent")
+    # The same events again (an SDK retrying) decide nothing new.
+    await storefront.send([shopper(user, now), cart_change(user, now - timedelta(hours=5))])
+    decided = await _notifications(database, customer_id)
+    assert [n["template"] for n in decided if n["journey"] == "abandoned_cart"] == [
+        "cart_reminder_1"
+    ]
+    # The welcome, decided in the same moment, is held back by the cap (one marketing email
+    # in 16 hours) and says so.
+    assert ("welcome", "suppressed", "frequency_cap") in {
+        (n["journey"], n["status"], n["reason"]) for n in decided
+    }
+
+
+async def test_an_order_arriving_after_its_cart_ends_the_run_before_any_reminder(
+    notify_journeys: RunningService, storefront: Storefront, database: AsyncEngine
+) -> None:
+    now = datetime.now(UTC)
+    user = f"bought-{uuid.uuid4().hex[:8]}"
+    before = await _counts(database)
+    # The cart changed an hour ago (its reminder is three hours away) ...
+    await storefront.send([shopper(user, now), cart_change(user, now - timedelta(hours=1))])
+
+    async def entered() -> bool:
+        return (await _counts(database)).get("entered", 0) > before.get("entered", 0)
+
+    await wait_for(entered, seconds=60)
+    # ... and the order placed half an hour ago arrives only now: the run ends, converted.
+    await storefront.send([completed(user, now - timedelta(minutes=30))])
+
+    async def converted() -> bool:
+        after = await _counts(database)
+        return after.get("exited:converted", 0) > before.get("exited:converted", 0)
+
+    await wait_for(converted, seconds=60)
+    customer_id = customer_id_for(("user", user))
+    decided = await _notifications(database, customer_id)
+    assert [n for n in decided if n["journey"] == "abandoned_cart"] == []
+    assert "order_thank_you" in {n["template"] for n in decided}  # the order's own email
+    async with database.connect() as connection:
+        wake = await connection.scalar(
+            text("SELECT wake_at FROM notify.customers WHERE customer_id = :id"),
+            {"id": customer_id},
+        )
+    assert wake is None or wake > now + timedelta(hours=12)  # no reminder left to fire
