@@ -13,11 +13,13 @@ from schemas.topics.lifecycle_v1 import LifecycleEvent
 from schemas.topics.profiles_v1 import ProfileSnapshot
 from schemas.topics.scores_v1 import CustomerScores
 from services.notify import journeys
+from services.notify.api import notify_router
 from services.notify.domain import Policy
 from services.notify.run_journeys import Item, ProfileChange, RunJourneys, ScoresChange
 from services.notify.settings import NotifySettings
 from services.notify.store import PostgresNotifyStore
 from services.notify.wakeups import WakeUps
+from services.runtime.auth import admin_required
 from services.runtime.bootstrap import ConsumerKit, open_infrastructure
 from services.runtime.consumer import ConsumerConfig, Record
 from services.runtime.http import create_service_app
@@ -56,7 +58,8 @@ def decode_scores(record: Record) -> Item:
 async def build(settings: NotifySettings, resources: AsyncExitStack) -> Service:
     infrastructure = await open_infrastructure(SERVICE, settings, resources)
     kit = ConsumerKit(settings, infrastructure, schema=SERVICE)
-    run_journeys = RunJourneys(journeys.load(), Policy())
+    catalog = journeys.load()
+    run_journeys = RunJourneys(catalog, Policy())
     sender_wakeup = asyncio.Event()
 
     async def apply(connection: AsyncConnection, items: Sequence[Item]) -> Sequence[OutboxMessage]:
@@ -98,6 +101,7 @@ async def build(settings: NotifySettings, resources: AsyncExitStack) -> Service:
             "Lifecycle email journeys with consent, caps, SMTP delivery and open/click tracking."
         ),
     )
+    app.include_router(notify_router(infrastructure.engine, catalog, admin_required(settings)))
     return Service(
         app=app,
         readiness=infrastructure.readiness,

@@ -184,7 +184,7 @@ class _Recipients:
 
 def _recipient(customer_id: str, held: StoredRecipient | None, suppressed: str | None) -> Recipient:
     if held is None:
-        return Recipient(customer_id)
+        return Recipient(customer_id, known=False)
     return Recipient.from_records(customer_id, held.profile, held.scores, suppressed=suppressed)
 
 
@@ -209,7 +209,7 @@ class _Run:
         self, customer_id: str, call: Callable[[CustomerState, Recipient], Decision]
     ) -> None:
         state = self._states.get(customer_id, CustomerState())
-        recipient = self._recipients.seen.get(customer_id) or Recipient(customer_id)
+        recipient = self._recipients.seen.get(customer_id) or Recipient(customer_id, known=False)
         decision: Decision = call(state, recipient)
         self._states[customer_id] = decision.state
         await self._keep(decision)

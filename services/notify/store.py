@@ -110,6 +110,16 @@ _RETRY_SEND = text(
     "UPDATE notify.notifications SET status = 'pending', due_at = :due_at, detail = :detail, "
     "updated_at = :due_at WHERE notification_id = :id"
 )
+_JOURNEY_COUNTS = text("SELECT journey, counter, count AS n FROM notify.journey_counts")
+_EMAIL_COUNTS = text(
+    "SELECT journey, status, coalesce(reason, '') AS reason, count(*) AS n "
+    "FROM notify.notifications GROUP BY journey, status, coalesce(reason, '')"
+)
+_NOTIFICATIONS_OF = text(
+    "SELECT notification_id, journey, step, template, kind, trigger_event_id, status, reason, "
+    "detail, attempts, message_id, created_at, updated_at FROM notify.notifications "
+    "WHERE customer_id = :id ORDER BY created_at DESC, notification_id LIMIT :limit"
+)
 _COUNT = text(
     "INSERT INTO notify.journey_counts (journey, counter, count) VALUES (:journey, :counter, 1) "
     "ON CONFLICT (journey, counter) DO UPDATE SET count = notify.journey_counts.count + 1"
@@ -405,6 +415,26 @@ class PostgresNotifyStore:
         ]
         await self._connection.execute(_FORGET_ADDRESSES, {"id": customer_id})
         return cancelled
+
+    async def journey_counts(self) -> dict[str, dict[str, int]]:
+        """Per journey: runs entered and ended (`exited:<reason>`)."""
+        found: dict[str, dict[str, int]] = {}
+        for row in await self._connection.execute(_JOURNEY_COUNTS):
+            found.setdefault(row.journey, {})[row.counter] = int(row.n)
+        return found
+
+    async def email_counts(self) -> dict[str, dict[tuple[str, str], int]]:
+        """Per journey: emails by (status, reason)."""
+        found: dict[str, dict[tuple[str, str], int]] = {}
+        for row in await self._connection.execute(_EMAIL_COUNTS):
+            found.setdefault(row.journey, {})[(row.status, row.reason)] = int(row.n)
+        return found
+
+    async def notifications_of(self, customer_id: str, limit: int) -> list[dict[str, Any]]:
+        rows = await self._connection.execute(
+            _NOTIFICATIONS_OF, {"id": customer_id, "limit": limit}
+        )
+        return [dict(r._mapping) for r in rows]
 
     async def count(self, counters: Sequence[tuple[str, str]]) -> None:
         """Add one to each (journey, counter)."""

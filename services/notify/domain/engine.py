@@ -17,7 +17,9 @@ Rules (docs/journeys.md has the reasoning):
   run whenever it arrives (before the trigger, too: facts are kept).
 - Exits win: before every step, and so before every send, the run's goal and exit_when are
   checked against every fact known at that moment.
-- At a send: marketing waits out quiet hours (the run stays on the send step); then no address,
+- At a send: a customer whose profile has not reached notify yet (lifecycle.v1 and profiles.v1
+  are two topics) is looked at again shortly, for up to `Policy.profile_wait`; marketing waits
+  out quiet hours (the run stays on the send step); then no address,
   a suppressed address, missing marketing consent or a full frequency cap each give a
   `Suppress` with its reason and the run goes on to its next step. Transactional email ignores
   consent, caps and quiet hours, never a suppressed address. An erased customer gets nothing:
@@ -27,7 +29,7 @@ Rules (docs/journeys.md has the reasoning):
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schemas._types import EARLIEST
@@ -66,6 +68,9 @@ from services.notify.domain.recipient import Recipient
 from services.notify.domain.state import ConsentFact, CustomerState, Entry, Fact, Run
 
 DEFAULT_POLICY = Policy()
+
+
+PROFILE_RETRY = timedelta(seconds=5)
 
 
 def on_event(
@@ -496,6 +501,10 @@ class _Work:
             if later is not None:
                 return later
         recipient = self.recipient
+        if not recipient.known and self.now - run.entered_at < self.policy.profile_wait:
+            # The trigger came on lifecycle.v1 before the profile reached notify on profiles.v1
+            # (two topics): look again shortly rather than decide on an empty profile.
+            return self.now + PROFILE_RETRY
         nid = notification_id(
             journey.id, recipient.customer_id, run.run_key, run.step, self.erased_at
         )

@@ -50,6 +50,9 @@ class Policy:
     applied to the runs in flight when they arrive; a kept fact serves a trigger that arrives
     after it, so the engine keeps facts at least as long as the longest max_trigger_age."""
     max_facts_per_type: int = 50
+    profile_wait: timedelta = timedelta(minutes=10)
+    """How long a send waits for a customer's first profile to reach notify (it travels on
+    profiles.v1, the trigger on lifecycle.v1) before deciding without it."""
 
     def __post_init__(self) -> None:
         if _zone(self.default_timezone) is None:  # a configuration error: raise now

@@ -28,6 +28,8 @@ class Recipient:
     """Why the address is on the suppression list (unsubscribed, hard_bounce, complaint), if it
     is: nothing, not even transactional email, goes to it."""
     erased: bool = False
+    known: bool = True
+    """False while no profile of the customer has reached notify."""
     profile: Mapping[str, Any] = field(default_factory=dict)
     """profiles.v1 JSON, for profile.* conditions."""
     scores: Mapping[str, Any] = field(default_factory=dict)
@@ -57,6 +59,7 @@ class Recipient:
             timezone=p.get("timezone") or None,
             suppressed=suppressed,
             erased=erased,
+            known=profile is not None,
             profile=p,
             scores=_json(scores),
         )

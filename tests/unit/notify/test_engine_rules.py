@@ -2,6 +2,7 @@
 journeys, condition waits, and the records the shell publishes."""
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from services.notify.domain import (
     Catalog,
     CustomerState,
     Policy,
+    Recipient,
     RunExited,
     Send,
     Suppress,
@@ -409,3 +411,24 @@ def test_a_recipient_from_the_profile_and_scores_records() -> None:
     assert person.scores == {"recommendations": ["p-1"]}
     nobody = Recipient.from_records("c-2", None, suppressed="complaint")
     assert (nobody.email, nobody.consent, nobody.suppressed) == (None, "unknown", "complaint")
+
+
+# The profile travels on profiles.v1, the trigger on lifecycle.v1
+
+
+def test_a_send_waits_for_a_profile_not_yet_received_then_goes_once_it_is() -> None:
+    sim = Sim(recipient=Recipient(customer_id=recipient().customer_id, known=False))
+    sim.deliver(referral(T0), T0)  # sends at once, but notify has no profile of them yet
+    assert sim.sends() == []
+    assert sim.suppressions() == []
+    sim.recipient = replace(recipient(), known=True)  # the profile arrives a moment later
+    sim.run_until(T0 + timedelta(minutes=1))
+    assert [s.template for _, s in sim.sends()] == ["referral_thank_you"]
+
+
+def test_without_a_profile_for_ten_minutes_the_send_is_decided_without_it() -> None:
+    sim = Sim(recipient=Recipient(customer_id=recipient().customer_id, known=False))
+    sim.deliver(referral(T0), T0)
+    sim.run_until(T0 + timedelta(minutes=11))
+    assert sim.sends() == []
+    assert _reasons(sim) == [("referral_thank_you", "no_email_address")]

@@ -1,0 +1,171 @@
+"""Notify's admin API (admin token only): journeys and their counts, a customer's emails, the
+suppression list, and the per-customer tracking switch."""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.notify.domain import Catalog
+from services.notify.store import PostgresNotifyStore
+from services.runtime.params import NulFree
+
+CustomerId = Annotated[str, Path(max_length=64), NulFree]
+Address = Annotated[str, Path(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$"), NulFree]
+
+
+class ErrorMessage(BaseModel):
+    detail: str
+
+
+class SuppressionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Literal["unsubscribed", "hard_bounce", "complaint", "operator"] = "operator"
+    detail: Annotated[str | None, Field(max_length=1000), NulFree] = None
+
+
+class TrackingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(description="False: no open pixel and no click tracking for them.")
+
+
+def _journey_view(
+    journey_id: str,
+    catalog: Catalog,
+    runs: dict[str, int],
+    emails: dict[tuple[str, str], int],
+) -> dict[str, Any]:
+    journey = catalog.journeys[journey_id]
+    ended = {k.removeprefix("exited:"): v for k, v in runs.items() if k.startswith("exited:")}
+    suppressed: dict[str, int] = {}
+    by_status: dict[str, int] = {}
+    for (status, reason), count in emails.items():
+        by_status[status] = by_status.get(status, 0) + count
+        if status == "suppressed":
+            suppressed[reason or "unknown"] = suppressed.get(reason or "unknown", 0) + count
+    entered = runs.get("entered", 0)
+    return {
+        "id": journey.id,
+        "name": journey.name,
+        "description": journey.description,
+        "kind": journey.kind,
+        "enabled": journey.enabled,
+        "triggers": sorted({t.event for t in journey.triggers}),
+        "steps": len(journey.steps),
+        "entered": entered,
+        "waiting": max(0, entered - sum(ended.values())),
+        "ended": ended,
+        "converted": ended.get("converted", 0),
+        "emails": by_status,
+        "sent": by_status.get("sent", 0),
+        "suppressed": suppressed,
+    }
+
+
+def notify_router(engine: AsyncEngine, catalog: Catalog, admin: Any) -> APIRouter:
+    router = APIRouter(
+        prefix="/v1",
+        dependencies=[Depends(admin)],
+        responses={401: {"model": ErrorMessage, "description": "Admin token missing or invalid"}},
+    )
+
+    @router.get(
+        "/journeys",
+        tags=["journeys"],
+        summary="Every journey with its counts: entered, waiting, ended by reason, converted, "
+        "emails by status, suppressed by reason",
+    )
+    async def journeys() -> dict[str, Any]:
+        async with engine.connect() as connection:
+            store = PostgresNotifyStore(connection)
+            runs, emails = await store.journey_counts(), await store.email_counts()
+        return {
+            "journeys": [
+                _journey_view(j, catalog, runs.get(j, {}), emails.get(j, {}))
+                for j in sorted(catalog.journeys)
+            ]
+        }
+
+    @router.get(
+        "/journeys/{journey_id}",
+        tags=["journeys"],
+        summary="One journey: its definition (journey.v1) and counts",
+        responses={404: {"model": ErrorMessage, "description": "No such journey"}},
+    )
+    async def journey(journey_id: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
+        if journey_id not in catalog.journeys:
+            raise HTTPException(404, f"no journey {journey_id}")
+        async with engine.connect() as connection:
+            store = PostgresNotifyStore(connection)
+            runs, emails = await store.journey_counts(), await store.email_counts()
+        view = _journey_view(
+            journey_id, catalog, runs.get(journey_id, {}), emails.get(journey_id, {})
+        )
+        return {**view, "definition": catalog.journeys[journey_id].model_dump(mode="json")}
+
+    @router.get(
+        "/customers/{customer_id}/notifications",
+        tags=["customers"],
+        summary="A customer's emails, newest first: decided, sent, suppressed (with why), "
+        "bounced, uncertain",
+    )
+    async def notifications(
+        customer_id: CustomerId, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    ) -> dict[str, Any]:
+        async with engine.connect() as connection:
+            rows = await PostgresNotifyStore(connection).notifications_of(customer_id, limit)
+        return {"customer_id": customer_id, "notifications": rows}
+
+    @router.put(
+        "/customers/{customer_id}/tracking",
+        tags=["customers"],
+        summary="Turn open and click tracking off (or on again) for one customer",
+    )
+    async def tracking(customer_id: CustomerId, body: TrackingIn) -> dict[str, Any]:
+        async with engine.begin() as connection:
+            await PostgresNotifyStore(connection).set_tracking(customer_id, body.enabled)
+        return {"customer_id": customer_id, "tracking": body.enabled}
+
+    @router.get(
+        "/suppressions",
+        tags=["suppressions"],
+        summary="The suppression list, by address (cursor: the last address of a page)",
+    )
+    async def suppressions(
+        after: Annotated[str, Query(max_length=254), NulFree] = "",
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        async with engine.connect() as connection:
+            rows = await PostgresNotifyStore(connection).suppressions(after, limit)
+        return {
+            "suppressions": rows,
+            "next_after": rows[-1]["address"] if len(rows) == limit else None,
+        }
+
+    @router.put(
+        "/suppressions/{address}",
+        tags=["suppressions"],
+        summary="Suppress an address: nothing is sent to it, not even transactional email",
+    )
+    async def suppress(address: Address, body: SuppressionIn) -> dict[str, Any]:
+        async with engine.begin() as connection:
+            added = await PostgresNotifyStore(connection).suppress(
+                address, body.reason, body.detail, datetime.now(UTC)
+            )
+        return {"address": address.lower(), "reason": body.reason, "added": added}
+
+    @router.delete(
+        "/suppressions/{address}",
+        tags=["suppressions"],
+        summary="Remove an address from the suppression list",
+    )
+    async def unsuppress(address: Address) -> dict[str, Any]:
+        async with engine.begin() as connection:
+            await PostgresNotifyStore(connection).unsuppress(address)
+        return {"address": address.lower(), "removed": True}
+
+    return router
