@@ -208,7 +208,14 @@ def test_tokens_are_compact() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["javascript:alert(1)", "/relative", "data:text/html,x", "https://", "ftp://x.test/", "http://a b"],
+    [
+        "javascript:alert(1)",
+        "/relative",
+        "data:text/html,x",
+        "https://",
+        "ftp://x.test/",
+        "http://a b",
+    ],
 )
 def test_click_links_lead_only_to_absolute_http_urls(bad: str) -> None:
     assert not is_redirect_target(bad)
@@ -220,8 +227,10 @@ def test_click_links_lead_only_to_absolute_http_urls(bad: str) -> None:
     ("nid", "cid", "email"),
     [("", "c", "a@b.c"), ("n", "", "a@b.c"), ("n" * 257, "c", "a@b.c"), ("n", "c", "nobody")],
 )
-def test_fields_a_link_cannot_carry_are_refused_when_signing(nid: str, cid: str, email: str) -> None:
-    with pytest.raises(ValueError):
+def test_fields_a_link_cannot_carry_are_refused_when_signing(
+    nid: str, cid: str, email: str
+) -> None:
+    with pytest.raises(ValueError, match=r"has 1 to 256 characters|not an email address"):
         SIGNER.unsubscribe_token(nid, cid, email)
 
 
