@@ -4,6 +4,7 @@ import asyncio
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
+from functools import partial
 
 from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -14,9 +15,11 @@ from schemas.topics.profiles_v1 import ProfileSnapshot
 from schemas.topics.scores_v1 import CustomerScores
 from services.notify import journeys
 from services.notify.api import notify_router
-from services.notify.domain import Policy
+from services.notify.email import compose, message_id_for
 from services.notify.run_journeys import Item, ProfileChange, RunJourneys, ScoresChange
+from services.notify.sender import Sender
 from services.notify.settings import NotifySettings
+from services.notify.smtp import SmtpDelivery
 from services.notify.store import PostgresNotifyStore
 from services.notify.wakeups import WakeUps
 from services.runtime.auth import admin_required
@@ -58,9 +61,20 @@ def decode_scores(record: Record) -> Item:
 async def build(settings: NotifySettings, resources: AsyncExitStack) -> Service:
     infrastructure = await open_infrastructure(SERVICE, settings, resources)
     kit = ConsumerKit(settings, infrastructure, schema=SERVICE)
-    catalog = journeys.load()
-    run_journeys = RunJourneys(catalog, Policy())
+    catalog = journeys.load(settings.notify_journeys_dir)
+    run_journeys = RunJourneys(catalog, settings.policy())
     sender_wakeup = asyncio.Event()
+    delivery = SmtpDelivery(settings)
+    resources.push_async_callback(delivery.close)
+    sender = Sender(
+        infrastructure.engine,
+        kit.outbox,
+        partial(compose, signer=settings.link_signer(), settings=settings),
+        delivery,
+        message_id_for=partial(message_id_for, domain=settings.message_domain),
+        relay_wakeup=kit.relay_wakeup,
+        wakeup=sender_wakeup,
+    )
 
     async def apply(connection: AsyncConnection, items: Sequence[Item]) -> Sequence[OutboxMessage]:
         messages, added = await run_journeys(
@@ -105,7 +119,7 @@ async def build(settings: NotifySettings, resources: AsyncExitStack) -> Service:
     return Service(
         app=app,
         readiness=infrastructure.readiness,
-        workers=(*consumers, kit.relay, wake_ups.run),
+        workers=(*consumers, kit.relay, wake_ups.run, sender.run),
     )
 
 

@@ -11,11 +11,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.devstack.mailpit import LocalMailpit
 from services.notify.journeys import DIRECTORY as JOURNEY_FILES
 from services.profile.domain.identity import customer_id_for
 from services.runtime.db import create_engine
 from services.runtime.settings import ServiceSettings
-from tests.integration.helpers import RunningService, start_service
+from tests.integration.helpers import MailpitInbox, RunningService, start_service
 from tests.integration.profile.conftest import (  # noqa: F401 (fixtures)
     ADMIN,
     Storefront,
@@ -33,8 +34,14 @@ pytestmark = pytest.mark.integration
 def notify_journeys(
     settings: ServiceSettings,
     profile: RunningService,  # noqa: F811
+    mailpit: LocalMailpit,
 ) -> Iterator[RunningService]:
-    service = start_service("notify", settings)
+    service = start_service(
+        "notify",
+        settings,
+        RETAIN_SMTP_HOST=mailpit.smtp_host,
+        RETAIN_SMTP_PORT=str(mailpit.smtp_port),
+    )
     try:
         yield service
     finally:
@@ -244,3 +251,42 @@ async def test_the_api_lists_journeys_a_customers_emails_and_the_suppression_lis
         bad = await client.put(f"{url}/v1/suppressions/not-an-address", json={}, headers=ADMIN)
         assert bad.status_code == 422
         assert (await client.get(f"{url}/v1/journeys")).status_code == 401
+
+
+async def test_the_reminder_is_delivered_over_smtp_with_one_click_unsubscribe(
+    notify_journeys: RunningService,
+    storefront: Storefront,
+    database: AsyncEngine,
+    inbox: MailpitInbox,
+) -> None:
+    now = datetime.now(UTC)
+    user = f"smtp-{uuid.uuid4().hex[:8]}"
+    await storefront.send([shopper(user, now), cart_change(user, now - timedelta(hours=5))])
+    customer_id = customer_id_for(("user", user))
+
+    async def delivered() -> list[dict[str, Any]]:
+        return [
+            m for m in await inbox.messages() if m["To"][0]["Address"] == f"{user}@shop.example"
+        ]
+
+    [message] = await wait_for(delivered, seconds=60)
+    headers = await inbox.headers(message["ID"])
+    assert headers["List-Unsubscribe-Post"] == ["List-Unsubscribe=One-Click"]
+    assert "/u/" in headers["List-Unsubscribe"][0]
+    body = await inbox.message(message["ID"])
+    assert "tent-2p" in body["Text"] or "Tent" in body["Text"]
+
+    async def sent() -> list[dict[str, Any]]:
+        found = await _notifications(database, customer_id)
+        return [n for n in found if n["template"] == "cart_reminder_1" and n["status"] == "sent"]
+
+    await wait_for(sent, seconds=30)
+    async with database.connect() as connection:
+        message_id = await connection.scalar(
+            text(
+                "SELECT message_id FROM notify.notifications WHERE customer_id = :id "
+                "AND template = 'cart_reminder_1'"
+            ),
+            {"id": customer_id},
+        )
+    assert f"<{message['MessageID']}>" == message_id

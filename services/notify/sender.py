@@ -1,0 +1,289 @@
+"""The sender: delivers the email ledger's pending rows over SMTP, never twice.
+
+Each email goes through three recorded states, each committed before the next step:
+
+1. claimed: `pending` -> `sending` (attempts + 1), with FOR UPDATE SKIP LOCKED, so any number
+   of notify processes share the ledger and no two hold one row; committed BEFORE the SMTP
+   transaction;
+2. the SMTP transaction (after a last look at the suppression list: an unsubscribe committed
+   a moment ago stops it);
+3. the answer recorded: `sent`, `bounced` (5xx: a hard bounce also suppresses the address),
+   back to `pending` with a backoff (4xx, no connection), or `failed` after the last attempt,
+   each published on notifications.v1 with the state change.
+
+A crash between 1 and 3 leaves the row `sending`. Once its lease has passed, nobody knows
+whether the server took the email: it is `uncertain`. Transactional email is then sent again
+with the same Message-ID (a receipt had better arrive twice than never; receivers can tell
+the copies apart); marketing email is not. Both are published as `uncertain`. Outside that
+window a notification id yields at most one SMTP transaction.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from schemas.topics import NOTIFICATIONS
+from schemas.topics.notifications_v1 import (
+    NotificationBounced,
+    NotificationSent,
+    NotificationSuppressed,
+    NotificationUncertain,
+)
+from services.notify.domain import Recipient, Send
+from services.notify.smtp import (
+    MAX_ATTEMPTS,
+    Delivered,
+    DeliveryResult,
+    HardBounce,
+    TemporaryFailure,
+    backoff,
+)
+from services.notify.store import PostgresNotifyStore, StoredRecipient, send_from_json
+from services.runtime.failures import is_transient
+from services.runtime.messages import OutboxMessage
+from services.runtime.outbox import Outbox
+from services.runtime.stopping import wait_or_stop
+
+log = logging.getLogger(__name__)
+
+
+class Composer(Protocol):
+    def __call__(self, send: Send, recipient: Recipient, *, tracking: bool) -> EmailMessage: ...
+
+
+class Delivery(Protocol):
+    async def deliver(self, message: EmailMessage) -> DeliveryResult: ...
+
+
+@dataclass(frozen=True)
+class SenderSettings:
+    batch_size: int = 100
+    max_attempts: int = MAX_ATTEMPTS
+    lease: timedelta = timedelta(minutes=2)  # longer than any SMTP transaction may take
+    poll_seconds: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    send: Send
+    kind: str
+    attempts: int
+
+
+class Sender:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        outbox: Outbox,
+        compose: Composer,
+        delivery: Delivery,
+        *,
+        message_id_for: Callable[[str], str],
+        relay_wakeup: asyncio.Event,
+        wakeup: asyncio.Event,
+        settings: SenderSettings = SenderSettings(),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._engine = engine
+        self._outbox = outbox
+        self._compose = compose
+        self._delivery = delivery
+        self._message_id_for = message_id_for
+        self._relay_wakeup = relay_wakeup
+        self._wakeup = wakeup
+        self._settings = settings
+        self._clock = clock
+
+    async def run(self, stop: asyncio.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            try:
+                await self.recover_stale()
+                sent = await self.run_once()
+                failures = 0
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                failures += 1
+                log.warning("sending failed; retrying", exc_info=True)
+                await wait_or_stop(stop, min(30.0, 0.5 * 2**failures))
+                continue
+            if sent < self._settings.batch_size:
+                self._wakeup.clear()
+                waiter = asyncio.create_task(self._wakeup.wait())
+                stopper = asyncio.create_task(stop.wait())
+                await asyncio.wait(
+                    {waiter, stopper},
+                    timeout=self._settings.poll_seconds,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                waiter.cancel()
+                stopper.cancel()
+
+    async def run_once(self) -> int:
+        """Claim a batch, deliver it, record the answers; how many were claimed."""
+        claimed = await self._claim()
+        if not claimed:
+            return 0
+        now = self._clock()
+        async with self._engine.connect() as connection:
+            store = PostgresNotifyStore(connection)
+            suppressed = await store.suppressed(c.send.to for c in claimed)
+            held = await store.recipients(c.send.customer_id for c in claimed)
+        go = [c for c in claimed if c.send.to.lower() not in suppressed]
+        results = await asyncio.gather(
+            *(self._deliver(c, held.get(c.send.customer_id)) for c in go)
+        )
+        answers = {c.send.notification_id: r for c, r in zip(go, results, strict=True)}
+        await self._record(claimed, suppressed, answers, now)
+        return len(claimed)
+
+    async def _claim(self) -> list[Claimed]:
+        async with self._engine.begin() as connection:
+            rows = await PostgresNotifyStore(connection).claim_sends(
+                self._clock(), self._settings.batch_size
+            )
+        return [Claimed(send_from_json(row.send), row.kind, row.attempts) for row in rows]
+
+    async def _deliver(self, claimed: Claimed, held: StoredRecipient | None) -> DeliveryResult:
+        send = claimed.send
+        recipient = Recipient.from_records(
+            send.customer_id,
+            held.profile if held else None,
+            held.scores if held else None,
+        )
+        try:
+            # The customer may have switched tracking off since the email was decided.
+            message = self._compose(send, recipient, tracking=held.tracking if held else True)
+        except Exception as error:  # a template that cannot render is not worth retrying
+            log.exception("email could not be composed", extra={"template": send.template})
+            return HardBounce(None, f"not composed: {error}")
+        return await self._delivery.deliver(message)
+
+    async def _record(
+        self,
+        claimed: Sequence[Claimed],
+        suppressed: dict[str, str],
+        results: dict[str, DeliveryResult],  # by notification id
+        now: datetime,
+    ) -> None:
+        messages: list[OutboxMessage] = []
+        async with self._engine.begin() as connection:
+            store = PostgresNotifyStore(connection)
+            for item in claimed:
+                send = item.send
+                reason = suppressed.get(send.to.lower())
+                if reason is not None:
+                    await store.finish_send(send.notification_id, "suppressed", now, reason=reason)
+                    messages.append(_message(_suppressed(send, reason, now)))
+                    continue
+                result = results[send.notification_id]
+                message_id = self._message_id_for(send.notification_id)
+                if isinstance(result, Delivered):
+                    await store.finish_send(
+                        send.notification_id, "sent", now, message_id=message_id
+                    )
+                    messages.append(_message(send.sent(now, message_id)))
+                elif isinstance(result, HardBounce):
+                    await store.finish_send(
+                        send.notification_id, "bounced", now, detail=result.text
+                    )
+                    await store.suppress(send.to, "hard_bounce", result.text, now)
+                    messages.append(_message(_bounced(send, "hard", result.code, result.text, now)))
+                elif isinstance(result, TemporaryFailure):
+                    if item.attempts >= self._settings.max_attempts:
+                        await store.finish_send(
+                            send.notification_id, "failed", now, detail=result.text
+                        )
+                        messages.append(
+                            _message(_bounced(send, "soft", result.code, result.text, now))
+                        )
+                    else:
+                        await store.retry_send(
+                            send.notification_id, now + backoff(item.attempts), result.text
+                        )
+            await self._outbox.enqueue(connection, messages)
+        if messages:
+            self._relay_wakeup.set()
+
+    async def recover_stale(self) -> None:
+        """Rows left `sending` past their lease: a sender stopped mid-transaction."""
+        now = self._clock()
+        async with self._engine.begin() as connection:
+            store = PostgresNotifyStore(connection)
+            stale = await store.stale_sends(now - self._settings.lease)
+            messages = []
+            for row in stale:
+                send = send_from_json(row.send)
+                retried = row.kind == "transactional"
+                if retried:
+                    await store.retry_send(send.notification_id, now, "uncertain: sent again")
+                else:
+                    await store.finish_send(send.notification_id, "uncertain", now)
+                messages.append(
+                    _message(
+                        NotificationUncertain(
+                            type="uncertain",
+                            notification_id=send.notification_id,
+                            customer_id=send.customer_id,
+                            occurred_at=now,
+                            kind=send.kind,
+                            template=send.template,
+                            journey=send.journey,
+                            trigger_event_id=send.trigger_event_id,
+                            retried=retried,
+                            smtp_message_id=self._message_id_for(send.notification_id),
+                        )
+                    )
+                )
+            await self._outbox.enqueue(connection, messages)
+        if messages:
+            log.warning("sends left uncertain by a stopped sender", extra={"count": len(stale)})
+            self._relay_wakeup.set()
+
+
+def _message(
+    record: NotificationSent | NotificationSuppressed | NotificationBounced | NotificationUncertain,
+) -> OutboxMessage:
+    return OutboxMessage(
+        NOTIFICATIONS, record.customer_id.encode(), record.model_dump_json().encode()
+    )
+
+
+def _suppressed(send: Send, reason: str, at: datetime) -> NotificationSuppressed:
+    return NotificationSuppressed(
+        type="suppressed",
+        notification_id=send.notification_id,
+        customer_id=send.customer_id,
+        occurred_at=at,
+        kind=send.kind,
+        template=send.template,
+        journey=send.journey,
+        trigger_event_id=send.trigger_event_id,
+        reason="unsubscribed" if reason == "unsubscribed" else "suppressed_address",
+        detail=reason,
+    )
+
+
+def _bounced(
+    send: Send, bounce: str, code: int | None, text: str, at: datetime
+) -> NotificationBounced:
+    return NotificationBounced(
+        type="bounced",
+        notification_id=send.notification_id,
+        customer_id=send.customer_id,
+        occurred_at=at,
+        kind=send.kind,
+        template=send.template,
+        journey=send.journey,
+        trigger_event_id=send.trigger_event_id,
+        bounce_type="hard" if bounce == "hard" else "soft",
+        smtp_status=code if code is not None and 200 <= code <= 599 else None,
+        diagnostic=text[:1024],
+    )
