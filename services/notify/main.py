@@ -16,11 +16,13 @@ from schemas.topics.scores_v1 import CustomerScores
 from services.notify import journeys
 from services.notify.api import notify_router
 from services.notify.email import compose, message_id_for
+from services.notify.link_events import LinkEvents
 from services.notify.run_journeys import Item, ProfileChange, RunJourneys, ScoresChange
 from services.notify.sender import Sender
 from services.notify.settings import NotifySettings
 from services.notify.smtp import SmtpDelivery
 from services.notify.store import PostgresNotifyStore
+from services.notify.tracking import tracking_router
 from services.notify.wakeups import WakeUps
 from services.runtime.auth import admin_required
 from services.runtime.bootstrap import ConsumerKit, open_infrastructure
@@ -114,6 +116,16 @@ async def build(settings: NotifySettings, resources: AsyncExitStack) -> Service:
         description=(
             "Lifecycle email journeys with consent, caps, SMTP delivery and open/click tracking."
         ),
+    )
+    links = LinkEvents(infrastructure.engine, kit.outbox, kit.relay_wakeup)
+    app.include_router(
+        tracking_router(
+            settings.link_signer(),
+            links.on_open,
+            links.on_click,
+            links.on_unsubscribe,
+            store_name=settings.store_name,
+        )
     )
     app.include_router(notify_router(infrastructure.engine, catalog, admin_required(settings)))
     return Service(

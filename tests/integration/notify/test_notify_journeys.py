@@ -1,9 +1,11 @@
 """Journeys through the real pipeline: events posted to ingest reach notify through profile's
 lifecycle.v1, and notify's engine decides in its own tables what to send."""
 
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from html import unescape as html_unescape
 from typing import Any
 
 import httpx
@@ -290,3 +292,82 @@ async def test_the_reminder_is_delivered_over_smtp_with_one_click_unsubscribe(
             {"id": customer_id},
         )
     assert f"<{message['MessageID']}>" == message_id
+
+
+def _local(url: str, service: RunningService) -> str:
+    """Links point at RETAIN_PUBLIC_URL (the default port); the suite's notify listens on
+    another."""
+    path = url.split("/", 3)[3]
+    return f"{service.url}/{path}"
+
+
+async def test_opens_clicks_and_one_click_unsubscribe_come_back_into_the_profile(
+    notify_journeys: RunningService,
+    profile: RunningService,  # noqa: F811
+    storefront: Storefront,
+    database: AsyncEngine,
+    inbox: MailpitInbox,
+) -> None:
+    now = datetime.now(UTC)
+    user = f"links-{uuid.uuid4().hex[:8]}"
+    address = f"{user}@shop.example"
+    await storefront.send([shopper(user, now), cart_change(user, now - timedelta(hours=5))])
+    customer_id = customer_id_for(("user", user))
+
+    async def delivered() -> list[dict[str, Any]]:
+        return [m for m in await inbox.messages() if m["To"][0]["Address"] == address]
+
+    [message] = await wait_for(delivered, seconds=60)
+    html = (await inbox.message(message["ID"]))["HTML"]
+    pixel = re.search(r'src="([^"]*/t/o/[^"]+)"', html)
+    click = re.search(r'href="([^"]*/t/c/[^"]+)"', html)
+    assert pixel is not None
+    assert click is not None
+    unsubscribe = re.search(
+        r"<(http[^>]+/u/[^>]+)>", (await inbox.headers(message["ID"]))["List-Unsubscribe"][0]
+    )
+    assert unsubscribe is not None
+    async with httpx.AsyncClient(timeout=30) as client:
+        opened = await client.get(_local(html_unescape(pixel.group(1)), notify_journeys))
+        assert opened.status_code == 200
+        assert opened.headers["content-type"] == "image/gif"
+        clicked = await client.get(_local(html_unescape(click.group(1)), notify_journeys))
+        assert clicked.status_code in (302, 303)
+        assert clicked.headers["location"].startswith("http")
+        forged = await client.get(_local(html_unescape(click.group(1)), notify_journeys) + "x")
+        assert forged.status_code in (400, 404)
+        # RFC 8058: the mail client posts this body to the List-Unsubscribe URL.
+        gone = await client.post(
+            _local(unsubscribe.group(1), notify_journeys),
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert gone.status_code == 200
+        listed = (await client.get(f"{notify_journeys.url}/v1/suppressions", headers=ADMIN)).json()
+        assert address in {s["address"] for s in listed["suppressions"]}
+
+        async def folded() -> dict[str, Any] | None:
+            answer = await client.get(f"{profile.url}/v1/customers/{customer_id}", headers=ADMIN)
+            found = answer.json()
+            engaged = found["email_engagement"]
+            done = (
+                engaged["opened_count"] >= 1
+                and engaged["clicked_count"] >= 1
+                and found["consent"]["email_marketing"] == "opted_out"
+            )
+            return found if done else None
+
+        await wait_for(folded, seconds=60)
+
+    # The next marketing email to them is suppressed, not sent.
+    await storefront.send([cart_change(user, now - timedelta(hours=4, minutes=50), n=2)])
+
+    async def suppressed() -> list[dict[str, Any]]:
+        found = await _notifications(database, customer_id)
+        return [
+            n for n in found if n["journey"] == "abandoned_cart" and n["status"] == "suppressed"
+        ]
+
+    [held_back] = await wait_for(suppressed, seconds=60)
+    assert held_back["reason"] in ("suppressed_address", "unsubscribed")
+    assert len(await delivered()) == 1
