@@ -1,6 +1,7 @@
 """Journeys through the real pipeline: events posted to ingest reach notify through profile's
 lifecycle.v1, and notify's engine decides in its own tables what to send."""
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -371,3 +372,40 @@ async def test_opens_clicks_and_one_click_unsubscribe_come_back_into_the_profile
     [held_back] = await wait_for(suppressed, seconds=60)
     assert held_back["reason"] in ("suppressed_address", "unsubscribed")
     assert len(await delivered()) == 1
+
+
+async def test_two_notify_processes_share_the_work_and_send_each_email_once(
+    notify_journeys: RunningService,
+    settings: ServiceSettings,
+    mailpit: LocalMailpit,
+    storefront: Storefront,
+    inbox: MailpitInbox,
+) -> None:
+    second = start_service(
+        "notify",
+        settings,
+        RETAIN_SMTP_HOST=mailpit.smtp_host,
+        RETAIN_SMTP_PORT=str(mailpit.smtp_port),
+    )
+    try:
+        now = datetime.now(UTC)
+        run = uuid.uuid4().hex[:6]
+        users = [f"pair-{run}-{i}" for i in range(40)]
+        events = []
+        for user in users:
+            events += [shopper(user, now), cart_change(user, now - timedelta(hours=5))]
+        await storefront.send(events)
+        addresses = {f"{user}@shop.example" for user in users}
+
+        async def all_delivered() -> list[str]:
+            found = [m["To"][0]["Address"] for m in await inbox.messages()]
+            mine = [a for a in found if a in addresses]
+            return mine if set(mine) == addresses else []
+
+        await wait_for(all_delivered, seconds=90)
+        await asyncio.sleep(3)  # anything sent twice would have arrived by now
+        found = [m["To"][0]["Address"] for m in await inbox.messages()]
+        mine = [a for a in found if a in addresses]
+        assert sorted(mine) == sorted(addresses)  # each exactly once
+    finally:
+        second.stop()
