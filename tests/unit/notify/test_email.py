@@ -280,6 +280,13 @@ def test_data_cannot_add_header_lines() -> None:
     assert "Ann Bcc: victim@example.com" in str(message["Subject"])
 
 
+def test_an_address_cannot_add_header_lines() -> None:
+    send = replace(journey_sends()["order_thank_you"], to="ann@example.com\r\nBcc: x@evil.test")
+    wire = flatten(_compose(send))
+    assert b"\r\nBcc:" not in wire
+    assert b"ann@example.com Bcc: x@evil.test" in wire
+
+
 # ---------------------------------------------------------------- headers
 
 
