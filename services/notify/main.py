@@ -15,7 +15,7 @@ from schemas.topics.profiles_v1 import ProfileSnapshot
 from schemas.topics.scores_v1 import CustomerScores
 from services.notify import journeys
 from services.notify.api import notify_router
-from services.notify.email import compose, message_id_for
+from services.notify.email import compose, message_id_for, template_problems
 from services.notify.link_events import LinkEvents
 from services.notify.run_journeys import Item, ProfileChange, RunJourneys, ScoresChange
 from services.notify.sender import Sender
@@ -30,6 +30,7 @@ from services.runtime.consumer import ConsumerConfig, Record
 from services.runtime.http import create_service_app
 from services.runtime.messages import OutboxMessage
 from services.runtime.service import Service, run_service
+from services.runtime.settings import SettingsError
 
 SERVICE = "notify"
 _LIFECYCLE = TypeAdapter[LifecycleEvent](LifecycleEvent)
@@ -64,6 +65,9 @@ async def build(settings: NotifySettings, resources: AsyncExitStack) -> Service:
     infrastructure = await open_infrastructure(SERVICE, settings, resources)
     kit = ConsumerKit(settings, infrastructure, schema=SERVICE)
     catalog = journeys.load(settings.notify_journeys_dir)
+    problems = template_problems(catalog.templates(), settings.notify_templates_dir)
+    if problems:  # found now, not when a customer's email is due
+        raise SettingsError("email templates are not usable:\n" + "\n".join(problems))
     run_journeys = RunJourneys(catalog, settings.policy())
     sender_wakeup = asyncio.Event()
     delivery = SmtpDelivery(settings)

@@ -193,7 +193,7 @@ def tracking_router(
         return _page(
             store_name,
             "Unsubscribe",
-            f"<p>Stop marketing emails from {html.escape(store_name)} to "
+            f"<p>Stop all emails from {html.escape(store_name)} to "
             f"<strong>{html.escape(_masked(link.email))}</strong>?</p>"
             '<form method="post">'
             '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
@@ -233,7 +233,7 @@ def tracking_router(
         return _page(
             store_name,
             "You are unsubscribed",
-            f"<p>You will no longer receive marketing emails from {html.escape(store_name)} "
+            f"<p>You will no longer receive emails from {html.escape(store_name)} "
             f"at <strong>{html.escape(_masked(link.email))}</strong>.</p>",
         )
 
