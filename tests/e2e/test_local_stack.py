@@ -41,6 +41,12 @@ WORKER_CHECKS = {
         "consumer:retain-scoring-lifecycle": "ok",
         "outbox_relay": "ok",
     },
+    "notify": {
+        "consumer:retain-notify-lifecycle": "ok",
+        "consumer:retain-notify-profiles": "ok",
+        "consumer:retain-notify-scores": "ok",
+        "outbox_relay": "ok",
+    },
 }
 
 
