@@ -40,6 +40,7 @@ from services.ingest.domain.intake import (
 )
 from services.ingest.domain.keys import Source
 from services.ingest.domain.ratelimit import RateLimiter
+from services.ingest.domain.sdk import SHORT_BATCH_PATH, SHORT_EVENT_PATHS
 from services.ingest.keys import CachedKeyLookup
 from services.ingest.publisher import BrokerUnavailableError, Publisher
 from services.ingest.settings import IngestSettings
@@ -91,6 +92,24 @@ class ApiError(Exception):
         return _json(body, self.status, self.headers)
 
 
+async def source_for(keys: CachedKeyLookup, key: str) -> Source:
+    """The source owning an active write key: 401 when unknown or revoked, 503 when the
+    key store cannot be reached."""
+    try:
+        source = await keys.source_for(key)
+    except Exception as error:
+        if not is_transient(error):
+            raise
+        raise ApiError(
+            503,
+            "the write-key store is unavailable; retry the same request",
+            headers={"Retry-After": str(_RETRY_SECONDS)},
+        ) from None
+    if source is None:
+        raise ApiError(401, "unknown or revoked write key", headers=_CHALLENGE)
+    return source
+
+
 class TrackingApi:
     def __init__(
         self,
@@ -125,15 +144,21 @@ class TrackingApi:
         body = decode_body(bytes(raw), request.headers.get("content-encoding"), limit)
         return parse_json_object(body)
 
-    async def _authenticate_header(self, request: Request) -> Source | None:
+    async def _authenticate_header(
+        self, request: Request, *, key_in_query: bool = False
+    ) -> Source | None:
         """The source of the request's Basic credentials, checked before its body is read.
 
-        None when the request has none (the key is then `writeKey` in the body).
+        With `key_in_query` (RudderStack's beacon route: navigator.sendBeacon cannot set a
+        header), a `writeKey` query parameter stands in for the header. None when the request
+        has neither (the key is then `writeKey` in the body).
         """
         try:
             key = basic_write_key(request.headers.get("authorization"))
         except CredentialError as error:
             raise ApiError(401, str(error), headers=_CHALLENGE) from None
+        if key is None and key_in_query:
+            key = request.query_params.get("writeKey") or None
         return None if key is None else await self._source_for(key)
 
     async def _authenticate_body(self, request: Request, body: dict[str, Any]) -> Source:
@@ -149,24 +174,18 @@ class TrackingApi:
         return await self._source_for(key)
 
     async def _source_for(self, key: str) -> Source:
-        try:
-            source = await self._keys.source_for(key)
-        except Exception as error:
-            if not is_transient(error):
-                raise
-            raise ApiError(
-                503,
-                "the write-key store is unavailable; retry the same request",
-                headers={"Retry-After": str(_RETRY_SECONDS)},
-            ) from None
-        if source is None:
-            raise ApiError(401, "unknown or revoked write key", headers=_CHALLENGE)
-        return source
+        return await source_for(self._keys, key)
 
-    async def _read_authenticated(self, request: Request) -> tuple[Source, dict[str, Any]]:
+    async def _read_authenticated(
+        self, request: Request, *, key_in_query: bool = False
+    ) -> tuple[Source, dict[str, Any]]:
         """The request's source and JSON body: Basic credentials are checked before the body
-        is read, decompressed or parsed, so an unknown key costs no body work."""
-        source = await self._authenticate_header(request)
+        is read, decompressed or parsed, so an unknown key costs no body work.
+
+        The body is read as JSON whatever its Content-Type: analytics.js sends text/plain,
+        which spares the browser a CORS preflight.
+        """
+        source = await self._authenticate_header(request, key_in_query=key_in_query)
         body = await self._read_body(request)
         if source is None:
             source = await self._authenticate_body(request, body)
@@ -214,8 +233,15 @@ class TrackingApi:
         return _SUCCESS
 
     async def batch(self, request: Request) -> Response:
+        return await self._batch(request, key_in_query=False)
+
+    async def beacon_batch(self, request: Request) -> Response:
+        """RudderStack's beacon delivery: a batch with the write key in the query string."""
+        return await self._batch(request, key_in_query=True)
+
+    async def _batch(self, request: Request, *, key_in_query: bool) -> Response:
         try:
-            source, body = await self._read_authenticated(request)
+            source, body = await self._read_authenticated(request, key_in_query=key_in_query)
             events = body.get("batch")
             self._limit_rate(source, len(events) if isinstance(events, list) else 1)
             intake = self._rules.take_batch(body, source_id=source.id, received_at=_now())
@@ -291,47 +317,56 @@ def _single_endpoint(
     return endpoint
 
 
+# A body is read as JSON whatever its Content-Type; analytics.js sends text/plain.
+_BODY_TYPES = ("application/json", "text/plain")
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {t: {"schema": schema} for t in _BODY_TYPES}}
+
+
 def tracking_router(api: TrackingApi, settings: IngestSettings) -> tuple[APIRouter, dict[str, Any]]:
     """The /v1 routes and the request-body schemas they document (for OpenAPI)."""
     router = APIRouter(prefix="/v1", tags=["tracking"])
     components: dict[str, Any] = {}
     limits = docs.limits(settings)
+    short_paths = {event_type: short for short, event_type in SHORT_EVENT_PATHS.items()}
 
     for event_type, model in _SINGLE_EVENT_MODELS.items():
-        router.add_api_route(
-            f"/{event_type}",
-            _single_endpoint(api, event_type),
-            methods=["POST"],
-            summary=f"Record one {event_type} event (Segment {event_type} call)",
-            description=(
-                "The event's `type` is implied by the path. Write key as HTTP Basic username "
-                "(empty password) or `writeKey` in the body. Body may be gzip-encoded. "
-                "Answers after the broker acknowledged the event." + limits
-            ),
-            response_model=None,
-            responses=docs.SINGLE_RESPONSES,
-            openapi_extra={
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _schema_of(model, components)}},
-                },
-                "security": docs.SECURITY,
-            },
-        )
+        body = _body(_schema_of(model, components))
+        for path in (event_type, short_paths[event_type]):
+            summary = f"Record one {event_type} event (Segment {event_type} call)"
+            if path != event_type:
+                summary += f" (alias of /v1/{event_type}, the path analytics.js posts to)"
+            router.add_api_route(
+                f"/{path}",
+                _single_endpoint(api, event_type),
+                methods=["POST"],
+                summary=summary,
+                description=(
+                    "The event's `type` is implied by the path. Write key as HTTP Basic username "
+                    "(empty password) or `writeKey` in the body. Body may be gzip-encoded. "
+                    "Answers after the broker acknowledged the event." + limits
+                ),
+                response_model=None,
+                responses=docs.SINGLE_RESPONSES,
+                openapi_extra={"requestBody": body, "security": docs.SECURITY},
+            )
 
     batch_body = {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": _schema_of(BatchRequest, components)}},
-        },
+        "requestBody": _body(_schema_of(BatchRequest, components)),
         "security": docs.SECURITY,
     }
-    for path in ("/batch", "/import"):
+    for path, alias_of in (
+        ("/batch", None),
+        ("/import", "/v1/batch"),
+        (f"/{SHORT_BATCH_PATH}", "/v1/batch, the path analytics.js posts to when batching"),
+    ):
         router.add_api_route(
             path,
             api.batch,
             methods=["POST"],
-            summary="Record many events" + (" (alias of /v1/batch)" if path == "/import" else ""),
+            summary="Record many events" + (f" (alias of {alias_of})" if alias_of else ""),
             description=(
                 "Valid events are published; invalid ones go to touchpoints.rejected.v1 and are "
                 "reported in `rejections` with their index and field errors." + limits
@@ -343,13 +378,48 @@ def tracking_router(api: TrackingApi, settings: IngestSettings) -> tuple[APIRout
     return router, components
 
 
+def beacon_router(
+    api: TrackingApi, settings: IngestSettings, components: dict[str, Any]
+) -> APIRouter:
+    """RudderStack's beacon delivery (`useBeacon: true`): POST /beacon/v1/batch?writeKey=..."""
+    router = APIRouter(tags=["tracking"])
+    router.add_api_route(
+        "/beacon/v1/batch",
+        api.beacon_batch,
+        methods=["POST"],
+        summary="Record many events sent with navigator.sendBeacon (RudderStack's beacon mode)",
+        description=(
+            "As /v1/batch, with the write key as the `writeKey` query parameter: a beacon "
+            "cannot carry an Authorization header." + docs.limits(settings)
+        ),
+        response_model=None,
+        responses=docs.BATCH_RESPONSES,
+        openapi_extra={
+            "parameters": [
+                {
+                    "name": "writeKey",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "description": "The source's write key (else Basic or `writeKey` in the body)",
+                }
+            ],
+            "requestBody": _body(_schema_of(BatchRequest, components)),
+            "security": docs.SECURITY,
+        },
+    )
+    return router
+
+
 def install(app: FastAPI, api: TrackingApi, settings: IngestSettings) -> None:
     router, components = tracking_router(api, settings)
     app.include_router(router)
+    app.include_router(beacon_router(api, settings, components))
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_allow_origins,
-        allow_methods=["POST", "OPTIONS"],
+        # GET: the settings browser SDKs load at start (services/ingest/sdk.py).
+        allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["*"],
         max_age=86_400,
     )

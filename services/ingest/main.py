@@ -2,6 +2,7 @@
 
 from contextlib import AsyncExitStack
 
+from services.ingest import sdk
 from services.ingest.api import TrackingApi, error_body, install
 from services.ingest.domain.ratelimit import RateLimiter
 from services.ingest.keys import CachedKeyLookup, WriteKeyRepository
@@ -25,15 +26,21 @@ async def build(settings: IngestSettings, resources: AsyncExitStack) -> Service:
             "to Kafka. Existing Segment and RudderStack SDKs work unchanged."
         ),
     )
+    keys = CachedKeyLookup(
+        WriteKeyRepository(infrastructure.engine), settings.write_key_cache_seconds
+    )
     api = TrackingApi(
         settings,
-        keys=CachedKeyLookup(
-            WriteKeyRepository(infrastructure.engine), settings.write_key_cache_seconds
-        ),
+        keys=keys,
         publisher=Publisher(infrastructure.producer, settings.publish_timeout_seconds),
         limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
     )
     install(app, api, settings)
+    # What browser SDKs load besides the tracking API: settings, metrics, analytics.js.
+    assets = (
+        sdk.AnalyticsJsAssets.load(settings.analytics_js_dir) if settings.analytics_js_dir else None
+    )
+    sdk.install(app, sdk.SdkApi(settings, keys, assets))
     # SDKs and browsers connect straight to ingest: its limits must not depend on a proxy.
     protocol = guarded_http_protocol(
         SERVICE,

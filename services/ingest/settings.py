@@ -1,6 +1,7 @@
+from pathlib import Path
 from typing import Self
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, AnyHttpUrl, Field, model_validator
 
 from services.runtime.settings import ServiceSettings
 
@@ -41,11 +42,44 @@ class IngestSettings(ServiceSettings):
     publish_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Answer 503 if the broker has not acknowledged by then"
     )
+    # Browser SDKs (services/ingest/sdk.py): where they reach ingest, and what it serves them.
+    public_url: AnyHttpUrl | None = Field(
+        default=None,
+        validation_alias=AliasChoices("RETAIN_INGEST_PUBLIC_URL"),
+        description=(
+            "The URL browsers reach ingest at (e.g. https://ingest.shop.example), named in the "
+            "settings served to analytics.js; unset: the scheme and Host of each settings request"
+        ),
+    )
+    analytics_js_dir: Path | None = Field(
+        default=None,
+        description=(
+            "The dist/umd folder of an installed @segment/analytics-next, served to the classic "
+            "snippet as /analytics.js/v1/<writeKey>/analytics.min.js and its bundles; unset: not "
+            "served"
+        ),
+    )
+    analytics_js_metrics_sample_rate: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Share of browsers whose analytics.js reports its own metrics to /v1/m",
+    )
 
     @model_validator(mode="after")
     def _expansion_not_below_the_request_limit(self) -> Self:
         if self.max_expanded_batch_bytes < self.max_request_bytes:
             raise ValueError(
                 "RETAIN_MAX_EXPANDED_BATCH_BYTES must be at least RETAIN_MAX_REQUEST_BYTES"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _analytics_js_is_there(self) -> Self:
+        folder = self.analytics_js_dir
+        if folder is not None and not (folder / "standalone.js").is_file():
+            raise ValueError(
+                f"RETAIN_ANALYTICS_JS_DIR: {folder} has no standalone.js; set it to the dist/umd "
+                "folder of an installed @segment/analytics-next"
             )
         return self

@@ -141,6 +141,27 @@ def _without_write_key(raw: Any) -> Any:
     return raw
 
 
+def identify_traits_from_context(raw: Any, event_type: EventType | None) -> Any:
+    """An identify with its traits in `traits`, where the Segment spec has them.
+
+    RudderStack's SDKs send an identify's traits only as `context.traits`; without this they
+    would be folded into no profile. Moved, not copied, so the event keeps its size; an
+    identify that has `traits` is left as it is.
+    """
+    if not isinstance(raw, dict) or (event_type or raw.get("type")) != "identify":
+        return raw
+    context = raw.get("context")
+    if raw.get("traits") is not None or not isinstance(context, dict):
+        return raw
+    traits = context.get("traits")
+    if not isinstance(traits, dict):
+        return raw
+    # A copy: a batch's context may be shared by every event it was copied into.
+    raw["context"] = {key: value for key, value in context.items() if key != "traits"}
+    raw["traits"] = traits
+    return raw
+
+
 class IntakeRules:
     def __init__(self, *, max_event_bytes: int, max_expanded_batch_bytes: int) -> None:
         self.max_event_bytes = max_event_bytes
@@ -158,7 +179,9 @@ class IntakeRules:
 
         With `event_type` (the single-event endpoints) rejections carry no batch index.
         """
-        events = [_without_write_key(raw) for raw in raw_events]
+        events = [
+            identify_traits_from_context(_without_write_key(raw), event_type) for raw in raw_events
+        ]
         return self._take(
             events,
             [_encoded(event) for event in events],
@@ -237,7 +260,9 @@ class IntakeRules:
         encodings: list[bytes | None] = []
         expanded = 0
         for event in events:
-            item = _without_write_key(apply_batch_defaults(event, body))
+            item = identify_traits_from_context(
+                _without_write_key(apply_batch_defaults(event, body)), None
+            )
             encoded = _encoded(item)
             expanded += len(encoded) if encoded is not None else 0
             if expanded > limit:
