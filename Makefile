@@ -1,6 +1,7 @@
 # Everything runs from the checkout: `make run` and `make test` install what they need first.
 # Python 3.11+, Java 17+ and Maven, Go 1.24+ and Node.js 18+ with npm (to build Mailpit, the
-# local SMTP server, once) must be on the machine; nothing else.
+# local SMTP server, once) must be on the machine; nothing else. `make test` also installs the
+# SDKs its browser tests drive (npm, pinned) and, as root on Debian, Chromium (apt-get).
 
 PYTHON ?= python3
 UV_VERSION := 0.13.9
@@ -9,7 +10,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: install run up down status test lint format schemas bench-ingest bench-profile bench-scoring bench-scoring-pipeline clean help
+.PHONY: install chromium sdk-test-deps run up down status test lint format schemas bench-ingest bench-profile bench-scoring bench-scoring-pipeline clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -33,6 +34,29 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock
 
 install: $(VENV)/.installed
 
+# The SDKs the ingest tests drive, pinned by tests/sdk/package-lock.json; installed again only
+# when the lock changes. --ignore-scripts: no package runs code at install.
+SDK_TESTS := tests/sdk
+$(SDK_TESTS)/node_modules/.installed: $(SDK_TESTS)/package.json $(SDK_TESTS)/package-lock.json
+	cd $(SDK_TESTS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# The browser the SDK tests drive: Debian's chromium package (nothing downloads a browser of
+# its own), or the binary RETAIN_CHROMIUM names.
+chromium:
+	@if [ -n "$$RETAIN_CHROMIUM" ] || command -v chromium >/dev/null 2>&1; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium with apt-get (for the browser SDK tests)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "make test needs Chromium for the browser SDK tests: install it as root" \
+			"(apt-get install chromium), or set RETAIN_CHROMIUM to a Chromium or Chrome binary" >&2; \
+		exit 1; \
+	fi
+
+sdk-test-deps: chromium $(SDK_TESTS)/node_modules/.installed
+
 run: install
 	$(VENV)/bin/retain run
 
@@ -45,7 +69,7 @@ down: install
 status: install
 	$(VENV)/bin/retain status
 
-test: install
+test: install sdk-test-deps
 	$(VENV)/bin/pytest
 
 lint: install
@@ -74,4 +98,5 @@ bench-scoring-pipeline: install
 
 clean:
 	-@test -x $(VENV)/bin/retain && $(VENV)/bin/retain down
-	rm -rf .retain .cache .tools $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf .retain .cache .tools $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis \
+		$(SDK_TESTS)/node_modules
