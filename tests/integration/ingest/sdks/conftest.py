@@ -73,7 +73,9 @@ def sdk_packages() -> Path:
     return NODE_MODULES
 
 
-@pytest.fixture(scope="session")
+# Package scope: these processes stop once the SDK tests are done, so the profile tests that
+# follow have the consumer group to their own processes.
+@pytest.fixture(scope="package")
 def sdk_ingest(settings: ServiceSettings, sdk_packages: Path) -> Iterator[RunningService]:
     """Ingest serving analytics.js to the classic snippet from the pinned npm package."""
     service = start_service("ingest", settings, RETAIN_ANALYTICS_JS_DIR=str(ANALYTICS_JS_DIR))
@@ -83,7 +85,7 @@ def sdk_ingest(settings: ServiceSettings, sdk_packages: Path) -> Iterator[Runnin
         service.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sdk_profile(settings: ServiceSettings, sdk_ingest: RunningService) -> Iterator[RunningService]:
     service = start_service("profile", settings)
     try:
@@ -174,7 +176,7 @@ class Storefront:
         self._server.server_close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def storefront(sdk_packages: Path) -> Iterator[Storefront]:
     server = Storefront()
     server.start()
@@ -187,7 +189,7 @@ def storefront(sdk_packages: Path) -> Iterator[Storefront]:
 # --- the browser ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def browser() -> AsyncIterator[Browser]:
     executable = chromium_executable()
     async with async_playwright() as playwright:
