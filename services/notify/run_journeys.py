@@ -23,7 +23,7 @@ from functools import partial
 
 from schemas.topics import NOTIFICATIONS
 from schemas.topics.lifecycle_v1 import CustomerErased, LifecycleEvent, ProfilesMerged
-from schemas.topics.notifications_v1 import NotificationSuppressed
+from schemas.topics.notifications_v1 import NotificationEvent
 from services.notify.domain import (
     Catalog,
     CustomerState,
@@ -63,7 +63,8 @@ class ScoresChange:
 Item = LifecycleEvent | ProfileChange | ScoresChange
 
 
-def suppressed_message(record: NotificationSuppressed) -> OutboxMessage:
+def notification_message(record: NotificationEvent) -> OutboxMessage:
+    """A notifications.v1 record as the outbox publishes it, keyed by customer id."""
     return OutboxMessage(
         NOTIFICATIONS, record.customer_id.encode(), record.model_dump_json().encode()
     )
@@ -245,11 +246,11 @@ class _Run:
             at=action.at,
         )
         if added:
-            self.messages.append(suppressed_message(action.record()))
+            self.messages.append(notification_message(action.record()))
 
     async def cancel_pending(self, customer_id: str) -> list[OutboxMessage]:
         """An erased customer's emails not yet sent are suppressed, and no address is kept."""
         return [
-            suppressed_message(record)
+            notification_message(record)
             for record in await self._store.cancel_pending(customer_id, self._now)
         ]

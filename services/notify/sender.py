@@ -28,14 +28,8 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from schemas.topics import NOTIFICATIONS
-from schemas.topics.notifications_v1 import (
-    NotificationBounced,
-    NotificationSent,
-    NotificationSuppressed,
-    NotificationUncertain,
-)
 from services.notify.domain import Recipient, Send
+from services.notify.run_journeys import notification_message
 from services.notify.smtp import (
     MAX_ATTEMPTS,
     Delivered,
@@ -181,7 +175,7 @@ class Sender:
                 reason = suppressed.get(send.to.lower())
                 if reason is not None:
                     await store.finish_send(send.notification_id, "suppressed", now, reason=reason)
-                    messages.append(_message(_suppressed(send, reason, now)))
+                    messages.append(notification_message(send.held_back(reason, now)))
                     continue
                 result = results[send.notification_id]
                 message_id = self._message_id_for(send.notification_id)
@@ -189,20 +183,26 @@ class Sender:
                     await store.finish_send(
                         send.notification_id, "sent", now, message_id=message_id
                     )
-                    messages.append(_message(send.sent(now, message_id)))
+                    messages.append(notification_message(send.sent(now, message_id)))
                 elif isinstance(result, HardBounce):
                     await store.finish_send(
                         send.notification_id, "bounced", now, detail=result.text
                     )
                     await store.suppress(send.to, "hard_bounce", result.text, now)
-                    messages.append(_message(_bounced(send, "hard", result.code, result.text, now)))
+                    messages.append(
+                        notification_message(
+                            send.bounced(hard=True, code=result.code, text=result.text, at=now)
+                        )
+                    )
                 elif isinstance(result, TemporaryFailure):
                     if item.attempts >= self._settings.max_attempts:
                         await store.finish_send(
                             send.notification_id, "failed", now, detail=result.text
                         )
                         messages.append(
-                            _message(_bounced(send, "soft", result.code, result.text, now))
+                            notification_message(
+                                send.bounced(hard=False, code=result.code, text=result.text, at=now)
+                            )
                         )
                     else:
                         await store.retry_send(
@@ -221,69 +221,13 @@ class Sender:
             messages = []
             for row in stale:
                 send = send_from_json(row.send)
-                retried = row.kind == "transactional"
-                if retried:
+                if send.retried_when_uncertain:
                     await store.retry_send(send.notification_id, now, "uncertain: sent again")
                 else:
                     await store.finish_send(send.notification_id, "uncertain", now)
-                messages.append(
-                    _message(
-                        NotificationUncertain(
-                            type="uncertain",
-                            notification_id=send.notification_id,
-                            customer_id=send.customer_id,
-                            occurred_at=now,
-                            kind=send.kind,
-                            template=send.template,
-                            journey=send.journey,
-                            trigger_event_id=send.trigger_event_id,
-                            retried=retried,
-                            smtp_message_id=self._message_id_for(send.notification_id),
-                        )
-                    )
-                )
+                message_id = self._message_id_for(send.notification_id)
+                messages.append(notification_message(send.uncertain(message_id, now)))
             await self._outbox.enqueue(connection, messages)
         if messages:
             log.warning("sends left uncertain by a stopped sender", extra={"count": len(stale)})
             self._relay_wakeup.set()
-
-
-def _message(
-    record: NotificationSent | NotificationSuppressed | NotificationBounced | NotificationUncertain,
-) -> OutboxMessage:
-    return OutboxMessage(
-        NOTIFICATIONS, record.customer_id.encode(), record.model_dump_json().encode()
-    )
-
-
-def _suppressed(send: Send, reason: str, at: datetime) -> NotificationSuppressed:
-    return NotificationSuppressed(
-        type="suppressed",
-        notification_id=send.notification_id,
-        customer_id=send.customer_id,
-        occurred_at=at,
-        kind=send.kind,
-        template=send.template,
-        journey=send.journey,
-        trigger_event_id=send.trigger_event_id,
-        reason="unsubscribed" if reason == "unsubscribed" else "suppressed_address",
-        detail=reason,
-    )
-
-
-def _bounced(
-    send: Send, bounce: str, code: int | None, text: str, at: datetime
-) -> NotificationBounced:
-    return NotificationBounced(
-        type="bounced",
-        notification_id=send.notification_id,
-        customer_id=send.customer_id,
-        occurred_at=at,
-        kind=send.kind,
-        template=send.template,
-        journey=send.journey,
-        trigger_event_id=send.trigger_event_id,
-        bounce_type="hard" if bounce == "hard" else "soft",
-        smtp_status=code if code is not None and 200 <= code <= 599 else None,
-        diagnostic=text[:1024],
-    )

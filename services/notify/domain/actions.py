@@ -9,8 +9,10 @@ from uuid import UUID, uuid5
 
 from schemas.topics.notifications_v1 import (
     EmailKind,
+    NotificationBounced,
     NotificationSent,
     NotificationSuppressed,
+    NotificationUncertain,
     SuppressionReason,
 )
 from services.notify.domain.state import CustomerState
@@ -54,19 +56,59 @@ class Send:
     """{"journey", "run_key", "trigger": the trigger event's JSON}; the shell adds the profile
     and scores it holds when it renders."""
 
+    def _about(self, at: datetime) -> dict[str, Any]:
+        """What every notifications.v1 record of this email says."""
+        return {
+            "notification_id": self.notification_id,
+            "customer_id": self.customer_id,
+            "occurred_at": at,
+            "kind": self.kind,
+            "template": self.template,
+            "journey": self.journey,
+            "trigger_event_id": self.trigger_event_id,
+        }
+
     def sent(self, occurred_at: datetime, smtp_message_id: str | None = None) -> NotificationSent:
         """The notifications.v1 record once the email is handed to SMTP."""
         return NotificationSent(
-            type="sent",
-            notification_id=self.notification_id,
-            customer_id=self.customer_id,
-            occurred_at=occurred_at,
-            kind=self.kind,
-            template=self.template,
-            journey=self.journey,
-            trigger_event_id=self.trigger_event_id,
-            smtp_message_id=smtp_message_id,
+            type="sent", smtp_message_id=smtp_message_id, **self._about(occurred_at)
         )
+
+    def held_back(self, listed_as: str, at: datetime) -> NotificationSuppressed:
+        """The address went on the suppression list between the decision and the delivery
+        (`listed_as`: the list's reason): nothing is sent. An unsubscribe says so."""
+        reason: SuppressionReason = (
+            "unsubscribed" if listed_as == "unsubscribed" else "suppressed_address"
+        )
+        return NotificationSuppressed(
+            type="suppressed", reason=reason, detail=listed_as, **self._about(at)
+        )
+
+    def bounced(
+        self, *, hard: bool, code: int | None, text: str, at: datetime
+    ) -> NotificationBounced:
+        return NotificationBounced(
+            type="bounced",
+            bounce_type="hard" if hard else "soft",
+            smtp_status=code if code is not None and 200 <= code <= 599 else None,
+            diagnostic=text[:1024],
+            **self._about(at),
+        )
+
+    def uncertain(self, smtp_message_id: str, at: datetime) -> NotificationUncertain:
+        """The sender stopped between the SMTP transaction and recording its answer."""
+        return NotificationUncertain(
+            type="uncertain",
+            retried=self.retried_when_uncertain,
+            smtp_message_id=smtp_message_id,
+            **self._about(at),
+        )
+
+    @property
+    def retried_when_uncertain(self) -> bool:
+        """A receipt had better arrive twice than never (the same Message-ID lets a reader
+        tell); a marketing email had better not arrive twice."""
+        return self.kind == "transactional"
 
 
 @dataclass(frozen=True, slots=True)

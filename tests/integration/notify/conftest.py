@@ -14,6 +14,7 @@ Each server listens on a free loopback port and is stopped by the fixture that s
 import asyncio
 import contextlib
 import datetime as dt
+import ipaddress
 import os
 import socket
 import subprocess
@@ -24,6 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from services.devstack.mailpit import LocalMailpit, ensure_mailpit
 from services.devstack.ports import LOOPBACK, free_port
@@ -44,13 +49,6 @@ class Certificates:
 @pytest.fixture(scope="session")
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
     """A CA and a server certificate for 127.0.0.1 and localhost, signed by it."""
-    x509 = pytest.importorskip("cryptography.x509")  # in the dev environment (uv.lock)
-    import ipaddress
-
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
     folder = tmp_path_factory.mktemp("tls")
     now = dt.datetime.now(dt.UTC)
 
