@@ -2,11 +2,12 @@
 the email Mailpit caught."""
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,18 @@ def start_service(
     running = RunningService(f"http://127.0.0.1:{port}", process)
     wait_ready(running)
     return running
+
+
+@contextlib.contextmanager
+def running_service(
+    service: str, settings: ServiceSettings, database_url: str | None = None, **extra: str
+) -> Iterator[RunningService]:
+    """`start_service` for a fixture's lifetime: stopped when the fixture ends."""
+    running = start_service(service, settings, database_url, **extra)
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 def wait_ready(service: RunningService, timeout: float = 60) -> None:

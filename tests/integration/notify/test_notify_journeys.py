@@ -19,7 +19,7 @@ from services.notify.journeys import DIRECTORY as JOURNEY_FILES
 from services.profile.domain.identity import customer_id_for
 from services.runtime.db import create_engine
 from services.runtime.settings import ServiceSettings
-from tests.integration.helpers import MailpitInbox, RunningService, start_service
+from tests.integration.helpers import MailpitInbox, RunningService, running_service, start_service
 from tests.integration.profile.conftest import (  # noqa: F401 (fixtures)
     ADMIN,
     Storefront,
@@ -39,16 +39,13 @@ def notify_journeys(
     profile: RunningService,  # noqa: F811
     mailpit: LocalMailpit,
 ) -> Iterator[RunningService]:
-    service = start_service(
+    with running_service(
         "notify",
         settings,
         RETAIN_SMTP_HOST=mailpit.smtp_host,
         RETAIN_SMTP_PORT=str(mailpit.smtp_port),
-    )
-    try:
+    ) as service:
         yield service
-    finally:
-        service.stop()
 
 
 @pytest.fixture

@@ -16,27 +16,21 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from services.ingest.keys import WriteKeyRepository
 from services.runtime.db import run_migrations
 from services.runtime.settings import ServiceSettings
-from tests.integration.helpers import ADMIN_TOKEN, RunningService, start_service
+from tests.integration.helpers import ADMIN_TOKEN, RunningService, running_service
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 @pytest.fixture(scope="session")
 def ingest(settings: ServiceSettings) -> Iterator[RunningService]:
-    service = start_service("ingest", settings)
-    try:
+    with running_service("ingest", settings) as service:
         yield service
-    finally:
-        service.stop()
 
 
 @pytest.fixture(scope="session")
 def profile(settings: ServiceSettings, ingest: RunningService) -> Iterator[RunningService]:
-    service = start_service("profile", settings)
-    try:
+    with running_service("profile", settings) as service:
         yield service
-    finally:
-        service.stop()
 
 
 @pytest.fixture

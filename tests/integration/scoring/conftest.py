@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from services.runtime.settings import ServiceSettings
-from tests.integration.helpers import RunningService, start_service
+from tests.integration.helpers import RunningService, running_service
 from tests.integration.profile.conftest import (  # noqa: F401 (fixtures)
     ingest,
     isolated_database,
@@ -21,8 +21,5 @@ def scoring(
     settings: ServiceSettings,
     profile: RunningService,  # noqa: F811 (the fixture imported above)
 ) -> Iterator[RunningService]:
-    service = start_service("scoring", settings)
-    try:
+    with running_service("scoring", settings) as service:
         yield service
-    finally:
-        service.stop()

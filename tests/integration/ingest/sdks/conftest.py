@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from services.ingest.keys import WriteKeyRepository
 from services.runtime.db import run_migrations
 from services.runtime.settings import ServiceSettings
-from tests.integration.helpers import ADMIN_TOKEN, REPO_ROOT, RunningService, start_service
+from tests.integration.helpers import ADMIN_TOKEN, REPO_ROOT, RunningService, running_service
 
 SDK_DIR = REPO_ROOT / "tests" / "sdk"
 NODE_MODULES = SDK_DIR / "node_modules"
@@ -78,20 +78,16 @@ def sdk_packages() -> Path:
 @pytest.fixture(scope="package")
 def sdk_ingest(settings: ServiceSettings, sdk_packages: Path) -> Iterator[RunningService]:
     """Ingest serving analytics.js to the classic snippet from the pinned npm package."""
-    service = start_service("ingest", settings, RETAIN_ANALYTICS_JS_DIR=str(ANALYTICS_JS_DIR))
-    try:
+    with running_service(
+        "ingest", settings, RETAIN_ANALYTICS_JS_DIR=str(ANALYTICS_JS_DIR)
+    ) as service:
         yield service
-    finally:
-        service.stop()
 
 
 @pytest.fixture(scope="package")
 def sdk_profile(settings: ServiceSettings, sdk_ingest: RunningService) -> Iterator[RunningService]:
-    service = start_service("profile", settings)
-    try:
+    with running_service("profile", settings) as service:
         yield service
-    finally:
-        service.stop()
 
 
 @dataclass(frozen=True)
