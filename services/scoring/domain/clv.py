@@ -31,11 +31,16 @@ from scipy.special import digamma, expit, gammaln, hyp2f1
 Array = npt.NDArray[np.float64]
 
 DAYS_PER_MONTH = 30  # the models' month, as the CLV literature and lifetimes count it
-_LOG_BOUND = 25.0  # parameters between e^-25 and e^25: far beyond any data, never infinite
+# Parameters between e^-15 and e^15: far beyond any data (spend is fitted in units of its mean,
+# so v does not depend on the currency), and still where gammaln(a + b) - gammaln(a) keeps its
+# precision; near e^25 the likelihood is noise of 1e-4 and the line search stalls in it.
+_LOG_BOUND = 15.0
 # The line search can fail (ABNORMAL) on a flat ridge: a and b (or q and v) growing together
 # when a small shop's customers drop out (or spend) alike, so the Beta (or Gamma) collapses to a
 # point. The optimum is reached in all that matters when moving any log-parameter by one
 # changes the mean log-likelihood by less than this; predictions no longer move along the ridge.
+# The same holds when the ridge runs to the bounds: a Beta with a and b near e^15 is the point
+# mass it tends to.
 _FLAT_GRADIENT = 1e-3
 _LINE_SEARCH_FAILED = 2  # L-BFGS-B's status for ABNORMAL
 
@@ -209,10 +214,11 @@ def _minimise(
     )
     if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
         raise FloatingPointError(f"the likelihood is not finite at the optimum: {result.message}")
-    flat = result.status == _LINE_SEARCH_FAILED and np.max(np.abs(result.jac)) <= _FLAT_GRADIENT
-    if not (result.success or flat):
+    flat = bool(np.max(np.abs(result.jac)) <= _FLAT_GRADIENT)
+    if not (result.success or (flat and result.status == _LINE_SEARCH_FAILED)):
         raise ArithmeticError(f"the optimiser did not converge: {result.message}")
-    if np.any(np.abs(result.x) >= _LOG_BOUND - 1e-6):
+    # Out on a flat ridge the edge is as good as the limit; a likelihood still rising there is not.
+    if np.any(np.abs(result.x) >= _LOG_BOUND - 1e-6) and not flat:
         raise ArithmeticError("a parameter ran to the edge of its range: the data do not pin it")
     return np.asarray(result.x, dtype=np.float64), -float(result.fun) * total
 
@@ -260,11 +266,16 @@ def fit(
             )
             _check_predictions(BgNbdParams(*np.exp(bg)), histories)
             # Purchase values are amounts, rarely equal: no grouping to gain.
-            columns = [frequency[repeat], monetary_value[repeat]]
+            # Fitted in units of the mean spend: p and q do not change, v scales, and the
+            # log-likelihood moves by log(unit) per customer.
+            unit = float(np.mean(monetary_value[repeat]))
+            columns = [frequency[repeat], monetary_value[repeat] / unit]
             weights = np.ones(repeat_customers)
             gg, gg_ll = _minimise(
                 _gamma_gamma_value_and_gradient, np.zeros(3), columns, weights, settings
             )
+            gg[2] += np.log(unit)
+            gg_ll -= repeat_customers * float(np.log(unit))
     except (ArithmeticError, FloatingPointError, ValueError) as error:
         return Fit(
             ModelStatus.FAILED,
