@@ -1,5 +1,5 @@
 """Notify's admin API (admin token only): journeys and their counts, a customer's emails, the
-suppression list, and the per-customer tracking switch."""
+suppression list, the per-customer tracking switch, and test sends of a template."""
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notify.domain import Catalog
 from services.notify.store import PostgresNotifyStore
+from services.notify.test_send import TestSendRefused, TestSends
 from services.runtime.params import NulFree
 
 CustomerId = Annotated[str, Path(max_length=64), NulFree]
@@ -25,6 +26,33 @@ class SuppressionIn(BaseModel):
 
     reason: Literal["unsubscribed", "hard_bounce", "complaint", "operator"] = "operator"
     detail: Annotated[str | None, Field(max_length=1000), NulFree] = None
+
+
+class TestSendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$"), NulFree] = Field(
+        description="The address the test goes to."
+    )
+    customer_id: Annotated[str | None, Field(max_length=64), NulFree] = Field(
+        default=None,
+        description="Personalise with this customer's profile and scores as notify holds "
+        "them; the links still name no customer.",
+    )
+    trigger: dict[str, Any] | None = Field(
+        default=None,
+        description="The lifecycle.v1 event that started the journey, as the template reads it "
+        "(e.g. a cart_activity with its items, an order_completed with its products).",
+    )
+
+
+class TestSentOut(BaseModel):
+    template: str
+    kind: Literal["marketing", "transactional"]
+    to: str
+    message_id: str
+    subject: str
+    smtp_response: str
 
 
 class TrackingIn(BaseModel):
@@ -66,7 +94,9 @@ def _journey_view(
     }
 
 
-def notify_router(engine: AsyncEngine, catalog: Catalog, admin: Any) -> APIRouter:
+def notify_router(
+    engine: AsyncEngine, catalog: Catalog, admin: Any, test_sends: TestSends
+) -> APIRouter:
     router = APIRouter(
         prefix="/v1",
         dependencies=[Depends(admin)],
@@ -106,6 +136,46 @@ def notify_router(engine: AsyncEngine, catalog: Catalog, admin: Any) -> APIRoute
             journey_id, catalog, runs.get(journey_id, {}), emails.get(journey_id, {})
         )
         return {**view, "definition": catalog.journeys[journey_id].model_dump(mode="json")}
+
+    @router.get(
+        "/templates",
+        tags=["templates"],
+        summary="Every template the journeys send, with its kind",
+    )
+    async def templates() -> dict[str, Any]:
+        kinds = catalog.templates()
+        return {"templates": [{"id": t, "kind": kinds[t]} for t in sorted(kinds)]}
+
+    @router.post(
+        "/templates/{template}/test-send",
+        tags=["templates"],
+        summary="Render a template as a journey would and deliver it at once to an address; "
+        "not recorded, not tracked, refused for a suppressed address",
+        response_model=TestSentOut,
+        responses={
+            404: {"model": ErrorMessage, "description": "No such template, or no such customer"},
+            409: {"model": ErrorMessage, "description": "The address is suppressed"},
+            422: {"model": ErrorMessage, "description": "Not rendered, or the address refused"},
+            502: {"model": ErrorMessage, "description": "The SMTP server did not take it"},
+        },
+    )
+    async def test_send(
+        template: Annotated[str, Path(max_length=256), NulFree], body: TestSendIn
+    ) -> TestSentOut:
+        try:
+            sent = await test_sends.send(
+                template, body.to, customer_id=body.customer_id, trigger=body.trigger
+            )
+        except TestSendRefused as refused:
+            raise HTTPException(refused.status, refused.detail) from None
+        return TestSentOut(
+            template=sent.template,
+            kind=sent.kind,
+            to=sent.to,
+            message_id=sent.message_id,
+            subject=sent.subject,
+            smtp_response=sent.smtp_response,
+        )
 
     @router.get(
         "/customers/{customer_id}/notifications",

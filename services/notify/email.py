@@ -104,10 +104,12 @@ def compose(
     settings: NotifySettings,
     tracking: bool,
     now: datetime | None = None,
+    subject_prefix: str = "",
 ) -> EmailMessage:
     """The email for `send`, rendered for `recipient` (their profile and scores as notify holds
     them). `tracking`: the shell's say (False when the customer switched tracking off); tracked
-    only if the journey's `send.tracking` is true too. Template errors raise (jinja2 errors:
+    only if the journey's `send.tracking` is true too. `subject_prefix` goes before the
+    rendered subject (a test send's "[Test] "). Template errors raise (jinja2 errors:
     TemplateNotFound, UndefinedError...)."""
     urls = LinkUrls(signer, settings.public_url)
     tracked = send.tracking and tracking
@@ -138,7 +140,7 @@ def compose(
     directory = settings.notify_templates_dir
     locale = _text(recipient.profile.get("locale"))
     subject = _template(directory, send.template, SUBJECT_SUFFIX, locale).render(context)
-    subject = _one_line(subject)[:MAX_SUBJECT]
+    subject = _one_line(subject_prefix + subject)[:MAX_SUBJECT]
     context["subject"] = subject
     text = _template(directory, send.template, TEXT_SUFFIX, locale).render(context)
     text = _BLANK_LINES.sub("\n\n", text)  # what template tags leave behind

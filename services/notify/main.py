@@ -18,10 +18,11 @@ from services.notify.api import notify_router
 from services.notify.email import compose, message_id_for, template_problems
 from services.notify.link_events import LinkEvents
 from services.notify.run_journeys import Item, ProfileChange, RunJourneys, ScoresChange
-from services.notify.sender import Sender
+from services.notify.sender import Sender, SenderSettings
 from services.notify.settings import NotifySettings
 from services.notify.smtp import SmtpDelivery
 from services.notify.store import PostgresNotifyStore
+from services.notify.test_send import SUBJECT_PREFIX, TestSends
 from services.notify.tracking import tracking_router
 from services.notify.wakeups import WakeUps
 from services.runtime.auth import admin_required
@@ -72,14 +73,17 @@ async def build(settings: NotifySettings, resources: AsyncExitStack) -> Service:
     sender_wakeup = asyncio.Event()
     delivery = SmtpDelivery(settings)
     resources.push_async_callback(delivery.close)
+    signer = settings.link_signer()
+    message_id = partial(message_id_for, domain=settings.message_domain)
     sender = Sender(
         infrastructure.engine,
         kit.outbox,
-        partial(compose, signer=settings.link_signer(), settings=settings),
+        partial(compose, signer=signer, settings=settings),
         delivery,
-        message_id_for=partial(message_id_for, domain=settings.message_domain),
+        message_id_for=message_id,
         relay_wakeup=kit.relay_wakeup,
         wakeup=sender_wakeup,
+        settings=SenderSettings(lease=settings.send_lease),
     )
 
     async def apply(connection: AsyncConnection, items: Sequence[Item]) -> Sequence[OutboxMessage]:
@@ -124,14 +128,23 @@ async def build(settings: NotifySettings, resources: AsyncExitStack) -> Service:
     links = LinkEvents(infrastructure.engine, kit.outbox, kit.relay_wakeup)
     app.include_router(
         tracking_router(
-            settings.link_signer(),
+            signer,
             links.on_open,
             links.on_click,
             links.on_unsubscribe,
             store_name=settings.store_name,
         )
     )
-    app.include_router(notify_router(infrastructure.engine, catalog, admin_required(settings)))
+    test_sends = TestSends(
+        infrastructure.engine,
+        catalog.templates(),
+        partial(compose, signer=signer, settings=settings, subject_prefix=SUBJECT_PREFIX),
+        delivery,
+        message_id_for=message_id,
+    )
+    app.include_router(
+        notify_router(infrastructure.engine, catalog, admin_required(settings), test_sends)
+    )
     return Service(
         app=app,
         readiness=infrastructure.readiness,

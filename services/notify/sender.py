@@ -11,11 +11,15 @@ Each email goes through three recorded states, each committed before the next st
    back to `pending` with a backoff (4xx, no connection), or `failed` after the last attempt,
    each published on notifications.v1 with the state change.
 
-A crash between 1 and 3 leaves the row `sending`. Once its lease has passed, nobody knows
-whether the server took the email: it is `uncertain`. Transactional email is then sent again
-with the same Message-ID (a receipt had better arrive twice than never; receivers can tell
-the copies apart); marketing email is not. Both are published as `uncertain`. Outside that
-window a notification id yields at most one SMTP transaction.
+A crash between 1 and 3 leaves the row `sending`. Once its lease (RETAIN_NOTIFY_SEND_LEASE)
+has passed, nobody knows whether the server took the email: it is `uncertain`. Transactional
+email is then sent again with the same Message-ID (a receipt had better arrive twice than
+never; receivers can tell the copies apart); marketing email is not. Both are published as
+`uncertain`. Outside that window a notification id yields at most one SMTP transaction.
+
+A live sender never holds a row past its lease: it gives up on deliveries still unfinished
+after three quarters of it (a slow server: tried again later, as after a timeout) and records
+the answers in the last quarter, so no other process takes an email that is being sent.
 """
 
 import asyncio
@@ -39,12 +43,15 @@ from services.notify.smtp import (
     backoff,
 )
 from services.notify.store import PostgresNotifyStore, StoredRecipient, send_from_json
+from services.runtime.crash_points import crash_point
 from services.runtime.failures import is_transient
 from services.runtime.messages import OutboxMessage
 from services.runtime.outbox import Outbox
 from services.runtime.stopping import wait_or_stop
 
 log = logging.getLogger(__name__)
+
+DELIVERY_SHARE_OF_LEASE = 0.75  # the rest of the lease is for recording the answers
 
 
 class Composer(Protocol):
@@ -59,7 +66,7 @@ class Delivery(Protocol):
 class SenderSettings:
     batch_size: int = 100
     max_attempts: int = MAX_ATTEMPTS
-    lease: timedelta = timedelta(minutes=2)  # longer than any SMTP transaction may take
+    lease: timedelta = timedelta(minutes=2)
     poll_seconds: float = 0.5
 
 
@@ -125,6 +132,10 @@ class Sender:
         claimed = await self._claim()
         if not claimed:
             return 0
+        crash_point("notify.sender.claimed")
+        deadline = asyncio.get_running_loop().time() + (
+            self._settings.lease.total_seconds() * DELIVERY_SHARE_OF_LEASE
+        )
         now = self._clock()
         async with self._engine.connect() as connection:
             store = PostgresNotifyStore(connection)
@@ -132,8 +143,9 @@ class Sender:
             held = await store.recipients(c.send.customer_id for c in claimed)
         go = [c for c in claimed if c.send.to.lower() not in suppressed]
         results = await asyncio.gather(
-            *(self._deliver(c, held.get(c.send.customer_id)) for c in go)
+            *(self._deliver(c, held.get(c.send.customer_id), deadline) for c in go)
         )
+        crash_point("notify.sender.delivered")
         answers = {c.send.notification_id: r for c, r in zip(go, results, strict=True)}
         await self._record(claimed, suppressed, answers, now)
         return len(claimed)
@@ -145,7 +157,9 @@ class Sender:
             )
         return [Claimed(send_from_json(row.send), row.kind, row.attempts) for row in rows]
 
-    async def _deliver(self, claimed: Claimed, held: StoredRecipient | None) -> DeliveryResult:
+    async def _deliver(
+        self, claimed: Claimed, held: StoredRecipient | None, deadline: float
+    ) -> DeliveryResult:
         send = claimed.send
         recipient = Recipient.from_records(
             send.customer_id,
@@ -158,7 +172,11 @@ class Sender:
         except Exception as error:  # a template that cannot render is not worth retrying
             log.exception("email could not be composed", extra={"template": send.template})
             return HardBounce(None, f"not composed: {error}")
-        return await self._delivery.deliver(message)
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self._delivery.deliver(message)
+        except TimeoutError:
+            return TemporaryFailure(None, "not delivered within the send lease")
 
     async def _record(
         self,

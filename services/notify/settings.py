@@ -26,9 +26,13 @@ The engine's policy (docs/journeys.md): `RETAIN_NOTIFY_JOURNEYS_DIR`,
 `RETAIN_NOTIFY_MARKETING_CAPS` ("1/16h,3/7d"), `RETAIN_NOTIFY_QUIET_HOURS` ("21:00-08:00"),
 `RETAIN_NOTIFY_DEFAULT_TIMEZONE` (UTC), `RETAIN_NOTIFY_FACT_RETENTION` (7d); `policy()` builds
 the core's `Policy` from them.
+
+The sender: `RETAIN_NOTIFY_SEND_LEASE` (2m), how long a process holds an email it is sending
+(see services/notify/sender.py); keep it well above the time one SMTP transaction takes.
 """
 
 import re
+from datetime import timedelta
 from email.headerregistry import Address
 from email.utils import parseaddr
 from pathlib import Path
@@ -126,6 +130,13 @@ class NotifySettings(ServiceSettings):
     notify_quiet_hours: str = "21:00-08:00"
     notify_default_timezone: str = "UTC"
     notify_fact_retention: str = "7d"
+
+    # ---------------------------------------------------------------- the sender
+    notify_send_lease: str = Field(
+        default="2m",
+        description="How long an email being sent is held by its process; one left longer "
+        "by a process that stopped is uncertain (transactional mail is then sent again)",
+    )
 
     # ---------------------------------------------------------------- checks
     @field_validator("smtp_host")
@@ -230,9 +241,9 @@ class NotifySettings(ServiceSettings):
         zone(value.strip(), None)  # ValueError: unknown time zone
         return value.strip()
 
-    @field_validator("notify_fact_retention")
+    @field_validator("notify_fact_retention", "notify_send_lease")
     @classmethod
-    def _retention(cls, value: str) -> str:
+    def _duration(cls, value: str) -> str:
         parse_duration(value.strip())
         return value.strip()
 
@@ -283,6 +294,10 @@ class NotifySettings(ServiceSettings):
             (self.link_secret_previous.get_secret_value(),) if self.link_secret_previous else ()
         )
         return LinkSigner(secret, previous=previous)
+
+    @property
+    def send_lease(self) -> timedelta:
+        return parse_duration(self.notify_send_lease)
 
     def policy(self) -> Policy:
         """The engine's sending policy: caps, quiet hours, default zone, fact retention."""

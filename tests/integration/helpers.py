@@ -139,6 +139,12 @@ class MailpitInbox:
         messages: list[dict[str, Any]] = answer.json()["messages"]
         return messages
 
+    async def messages_to(self, address: str) -> list[dict[str, Any]]:
+        """Summaries of every message to `address`, newest first."""
+        answer = await self._call("GET", "/search", params={"query": f'to:"{address}"'})
+        found: list[dict[str, Any]] = answer.json()["messages"]
+        return [m for m in found if address in {to["Address"] for to in m["To"]}]
+
     async def message(self, message_id: str) -> dict[str, Any]:
         """One message by Mailpit's `ID`: subject, addresses, `Text`, `HTML`, attachments."""
         message: dict[str, Any] = (await self._call("GET", f"/message/{message_id}")).json()

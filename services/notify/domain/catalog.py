@@ -13,6 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from schemas.journey_v1 import Journey, SendStep, WaitUntilStep
+from schemas.topics.notifications_v1 import EmailKind
 
 SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -154,10 +155,10 @@ class Catalog:
             out[journey.id] = journey
         return cls(out)
 
-    def templates(self) -> dict[str, str]:
+    def templates(self) -> dict[str, EmailKind]:
         """Every template id the journeys send -> its kind (a template used as both is listed
         as marketing, the stricter)."""
-        out: dict[str, str] = {}
+        out: dict[str, EmailKind] = {}
         for journey in self.journeys.values():
             for step in journey.steps:
                 if isinstance(step, SendStep):

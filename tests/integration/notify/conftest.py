@@ -29,11 +29,20 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.devstack.mailpit import LocalMailpit, ensure_mailpit
 from services.devstack.ports import LOOPBACK, free_port
+from services.runtime.db import create_engine
+from services.runtime.settings import ServiceSettings
 from tests.conftest import CACHE_DIR
-from tests.integration.helpers import MailpitInbox
+from tests.integration.helpers import MailpitInbox, RunningService, running_service
+from tests.integration.profile.conftest import (  # noqa: F401 (the pipeline's fixtures)
+    ingest,
+    profile,
+    storefront,
+    write_key,
+)
 
 # ---------------------------------------------------------------- certificates
 
@@ -224,7 +233,8 @@ class ScriptedSmtp:
     `mail_replies`: one-off replies to the next MAIL FROM commands (a 421 also closes the
     connection); `auth_reply`: the reply to AUTH; `greeting`: the first line (anything but 220
     closes the connection). `close_after_message`: close each connection once its message is
-    accepted, as a server that drops idle clients would. Everything received is recorded.
+    accepted, as a server that drops idle clients would. Everything received is recorded:
+    `messages` are the bodies accepted, `received` all bodies, whatever the answer.
     """
 
     behaviours: dict[str, str] = field(default_factory=dict)
@@ -235,6 +245,7 @@ class ScriptedSmtp:
     port: int = 0
     connections: int = 0
     messages: list[bytes] = field(default_factory=list)
+    received: list[bytes] = field(default_factory=list)  # every body, accepted or not
     auth: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     _server: asyncio.Server | None = None
@@ -305,6 +316,7 @@ class ScriptedSmtp:
             elif verb == "DATA":
                 await reply("354 End data with <CR><LF>.<CR><LF>")
                 body = await reader.readuntil(b"\r\n.\r\n")
+                self.received.append(body)
                 behaviour = next(
                     (self.behaviours[r] for r in recipients if r in self.behaviours), ""
                 )
@@ -347,3 +359,29 @@ async def scripted_smtp() -> AsyncIterator[Callable[..., Awaitable[ScriptedSmtp]
 def unused_port() -> int:
     """A loopback port nothing listens on (connections to it are refused)."""
     return free_port()
+
+
+@pytest.fixture
+async def database(settings: ServiceSettings) -> AsyncIterator[AsyncEngine]:
+    """notify's tables, read directly."""
+    engine = create_engine(settings)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def notify(
+    settings: ServiceSettings,
+    profile: RunningService,  # noqa: F811 (the fixture imported above)
+    mailpit: LocalMailpit,
+) -> Iterator[RunningService]:
+    """A notify process behind the real ingest and profile, sending to the suite's Mailpit."""
+    with running_service(
+        "notify",
+        settings,
+        RETAIN_SMTP_HOST=mailpit.smtp_host,
+        RETAIN_SMTP_PORT=str(mailpit.smtp_port),
+    ) as service:
+        yield service

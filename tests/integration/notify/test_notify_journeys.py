@@ -4,7 +4,6 @@ lifecycle.v1, and notify's engine decides in its own tables what to send."""
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from html import unescape as html_unescape
 from typing import Any
@@ -17,104 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.devstack.mailpit import LocalMailpit
 from services.notify.journeys import DIRECTORY as JOURNEY_FILES
 from services.profile.domain.identity import customer_id_for
-from services.runtime.db import create_engine
 from services.runtime.settings import ServiceSettings
-from tests.integration.helpers import MailpitInbox, RunningService, running_service, start_service
-from tests.integration.profile.conftest import (  # noqa: F401 (fixtures)
-    ADMIN,
-    Storefront,
-    ingest,
-    profile,
-    wait_for,
-    write_key,
+from tests.integration.helpers import MailpitInbox, RunningService, start_service
+from tests.integration.notify.shoppers import (
+    cart_change,
+    completed,
+    notifications_of,
+    shopper,
 )
-from tests.integration.profile.conftest import storefront as storefront
+from tests.integration.profile.conftest import ADMIN, Storefront, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def notify_journeys(
-    settings: ServiceSettings,
-    profile: RunningService,  # noqa: F811
-    mailpit: LocalMailpit,
-) -> Iterator[RunningService]:
-    with running_service(
-        "notify",
-        settings,
-        RETAIN_SMTP_HOST=mailpit.smtp_host,
-        RETAIN_SMTP_PORT=str(mailpit.smtp_port),
-    ) as service:
-        yield service
-
-
-@pytest.fixture
-async def database(settings: ServiceSettings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(settings)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-
-
-def daytime_zone(now: datetime) -> str:
-    """An IANA zone where it is early afternoon now: outside quiet hours whenever tests run."""
-    hours = (13 - now.hour + 12) % 24 - 12  # the offset from UTC, -12..+11
-    if hours == 0:
-        return "Etc/GMT"
-    return f"Etc/GMT{'-' if hours > 0 else '+'}{abs(hours)}"  # Etc/GMT-3 is UTC+3
-
-
-def shopper(user: str, now: datetime, days_ago: float = 3) -> dict[str, Any]:
-    """A known customer who opted in to marketing email (3 days ago: history for the welcome
-    journey, unless said otherwise)."""
-    return {
-        "type": "identify",
-        "userId": user,
-        "messageId": f"{user}-identify",
-        "timestamp": (now - timedelta(days=days_ago)).isoformat(),
-        "traits": {"email": f"{user}@shop.example", "first_name": "Ada", "accepts_marketing": True},
-        "context": {"timezone": daytime_zone(now)},
-    }
-
-
-def cart_change(user: str, at: datetime, n: int = 1) -> dict[str, Any]:
-    return {
-        "type": "track",
-        "userId": user,
-        "event": "Product Added",
-        "messageId": f"{user}-added-{n}",
-        "timestamp": at.isoformat(),
-        "properties": {"cart_id": f"{user}-cart", "product_id": "tent-2p", "price": 199.0},
-    }
-
-
-def completed(user: str, at: datetime) -> dict[str, Any]:
-    return {
-        "type": "track",
-        "userId": user,
-        "event": "Order Completed",
-        "messageId": f"{user}-order",
-        "timestamp": at.isoformat(),
-        "properties": {
-            "order_id": f"{user}-o1",
-            "revenue": 199.0,
-            "currency": "EUR",
-            "products": [{"product_id": "tent-2p", "price": 199.0, "quantity": 1}],
-        },
-    }
-
-
-async def _notifications(database: AsyncEngine, customer_id: str) -> list[dict[str, Any]]:
-    async with database.connect() as connection:
-        rows = await connection.execute(
-            text(
-                "SELECT journey, template, status, reason FROM notify.notifications "
-                "WHERE customer_id = :id ORDER BY created_at"
-            ),
-            {"id": customer_id},
-        )
-        return [dict(r._mapping) for r in rows]
 
 
 async def _counts(database: AsyncEngine) -> dict[str, int]:
@@ -129,7 +41,7 @@ async def _counts(database: AsyncEngine) -> dict[str, int]:
 
 
 async def test_a_cart_left_for_four_hours_gets_its_reminder_once(
-    notify_journeys: RunningService, storefront: Storefront, database: AsyncEngine
+    notify: RunningService, storefront: Storefront, database: AsyncEngine
 ) -> None:
     now = datetime.now(UTC)
     user = f"cart-{uuid.uuid4().hex[:8]}"
@@ -137,7 +49,7 @@ async def test_a_cart_left_for_four_hours_gets_its_reminder_once(
     customer_id = customer_id_for(("user", user))
 
     async def reminded() -> list[dict[str, Any]]:
-        found = await _notifications(database, customer_id)
+        found = await notifications_of(database, customer_id)
         return found if any(n["template"] == "cart_reminder_1" for n in found) else []
 
     found = await wait_for(reminded, seconds=60)
@@ -146,14 +58,14 @@ async def test_a_cart_left_for_four_hours_gets_its_reminder_once(
     assert reminder["status"] in ("pending", "sending", "sent")
     # The same events again (an SDK retrying) decide nothing new.
     await storefront.send([shopper(user, now), cart_change(user, now - timedelta(hours=5))])
-    decided = await _notifications(database, customer_id)
+    decided = await notifications_of(database, customer_id)
     assert [n["template"] for n in decided if n["journey"] == "abandoned_cart"] == [
         "cart_reminder_1"
     ]
 
 
 async def test_an_order_arriving_after_its_cart_ends_the_run_before_any_reminder(
-    notify_journeys: RunningService, storefront: Storefront, database: AsyncEngine
+    notify: RunningService, storefront: Storefront, database: AsyncEngine
 ) -> None:
     now = datetime.now(UTC)
     user = f"bought-{uuid.uuid4().hex[:8]}"
@@ -174,7 +86,7 @@ async def test_an_order_arriving_after_its_cart_ends_the_run_before_any_reminder
 
     await wait_for(converted, seconds=60)
     customer_id = customer_id_for(("user", user))
-    decided = await _notifications(database, customer_id)
+    decided = await notifications_of(database, customer_id)
     assert [n for n in decided if n["journey"] == "abandoned_cart"] == []
     assert "order_thank_you" in {n["template"] for n in decided}  # the order's own email
     async with database.connect() as connection:
@@ -186,7 +98,7 @@ async def test_an_order_arriving_after_its_cart_ends_the_run_before_any_reminder
 
 
 async def test_two_marketing_emails_due_at_once_send_one_and_suppress_the_other_for_the_cap(
-    notify_journeys: RunningService, storefront: Storefront, database: AsyncEngine
+    notify: RunningService, storefront: Storefront, database: AsyncEngine
 ) -> None:
     now = datetime.now(UTC)
     user = f"capped-{uuid.uuid4().hex[:8]}"
@@ -197,7 +109,7 @@ async def test_two_marketing_emails_due_at_once_send_one_and_suppress_the_other_
     customer_id = customer_id_for(("user", user))
 
     async def both() -> list[dict[str, Any]]:
-        found = await _notifications(database, customer_id)
+        found = await notifications_of(database, customer_id)
         journeys = {n["journey"] for n in found}
         return found if {"welcome", "abandoned_cart"} <= journeys else []
 
@@ -210,13 +122,13 @@ async def test_two_marketing_emails_due_at_once_send_one_and_suppress_the_other_
 
 
 async def test_the_api_lists_journeys_a_customers_emails_and_the_suppression_list(
-    notify_journeys: RunningService, storefront: Storefront
+    notify: RunningService, storefront: Storefront
 ) -> None:
     now = datetime.now(UTC)
     user = f"api-{uuid.uuid4().hex[:8]}"
     await storefront.send([shopper(user, now), cart_change(user, now - timedelta(hours=5))])
     customer_id = customer_id_for(("user", user))
-    url = notify_journeys.url
+    url = notify.url
     async with httpx.AsyncClient(timeout=30) as client:
 
         async def emails() -> list[dict[str, Any]]:
@@ -254,7 +166,7 @@ async def test_the_api_lists_journeys_a_customers_emails_and_the_suppression_lis
 
 
 async def test_the_reminder_is_delivered_over_smtp_with_one_click_unsubscribe(
-    notify_journeys: RunningService,
+    notify: RunningService,
     storefront: Storefront,
     database: AsyncEngine,
     inbox: MailpitInbox,
@@ -277,7 +189,7 @@ async def test_the_reminder_is_delivered_over_smtp_with_one_click_unsubscribe(
     assert "tent-2p" in body["Text"] or "Tent" in body["Text"]
 
     async def sent() -> list[dict[str, Any]]:
-        found = await _notifications(database, customer_id)
+        found = await notifications_of(database, customer_id)
         return [n for n in found if n["template"] == "cart_reminder_1" and n["status"] == "sent"]
 
     await wait_for(sent, seconds=30)
@@ -300,8 +212,8 @@ def _local(url: str, service: RunningService) -> str:
 
 
 async def test_opens_clicks_and_one_click_unsubscribe_come_back_into_the_profile(
-    notify_journeys: RunningService,
-    profile: RunningService,  # noqa: F811
+    notify: RunningService,
+    profile: RunningService,
     storefront: Storefront,
     database: AsyncEngine,
     inbox: MailpitInbox,
@@ -326,22 +238,22 @@ async def test_opens_clicks_and_one_click_unsubscribe_come_back_into_the_profile
     )
     assert unsubscribe is not None
     async with httpx.AsyncClient(timeout=30) as client:
-        opened = await client.get(_local(html_unescape(pixel.group(1)), notify_journeys))
+        opened = await client.get(_local(html_unescape(pixel.group(1)), notify))
         assert opened.status_code == 200
         assert opened.headers["content-type"] == "image/gif"
-        clicked = await client.get(_local(html_unescape(click.group(1)), notify_journeys))
+        clicked = await client.get(_local(html_unescape(click.group(1)), notify))
         assert clicked.status_code in (302, 303)
         assert clicked.headers["location"].startswith("http")
-        forged = await client.get(_local(html_unescape(click.group(1)), notify_journeys) + "x")
+        forged = await client.get(_local(html_unescape(click.group(1)), notify) + "x")
         assert forged.status_code in (400, 404)
         # RFC 8058: the mail client posts this body to the List-Unsubscribe URL.
         gone = await client.post(
-            _local(unsubscribe.group(1), notify_journeys),
+            _local(unsubscribe.group(1), notify),
             content=b"List-Unsubscribe=One-Click",
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
         assert gone.status_code == 200
-        listed = (await client.get(f"{notify_journeys.url}/v1/suppressions", headers=ADMIN)).json()
+        listed = (await client.get(f"{notify.url}/v1/suppressions", headers=ADMIN)).json()
         assert address in {s["address"] for s in listed["suppressions"]}
 
         async def folded() -> dict[str, Any] | None:
@@ -361,7 +273,7 @@ async def test_opens_clicks_and_one_click_unsubscribe_come_back_into_the_profile
     await storefront.send([cart_change(user, now - timedelta(hours=4, minutes=50), n=2)])
 
     async def suppressed() -> list[dict[str, Any]]:
-        found = await _notifications(database, customer_id)
+        found = await notifications_of(database, customer_id)
         return [
             n for n in found if n["journey"] == "abandoned_cart" and n["status"] == "suppressed"
         ]
@@ -372,7 +284,7 @@ async def test_opens_clicks_and_one_click_unsubscribe_come_back_into_the_profile
 
 
 async def test_two_notify_processes_share_the_work_and_send_each_email_once(
-    notify_journeys: RunningService,
+    notify: RunningService,
     settings: ServiceSettings,
     mailpit: LocalMailpit,
     storefront: Storefront,

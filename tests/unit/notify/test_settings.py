@@ -169,6 +169,9 @@ def test_smtp_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         ("RETAIN_NOTIFY_QUIET_HOURS", "9pm-8am", "RETAIN_NOTIFY_QUIET_HOURS:"),
         ("RETAIN_NOTIFY_DEFAULT_TIMEZONE", "Mars/Olympus", "RETAIN_NOTIFY_DEFAULT_TIMEZONE: unkn"),
         ("RETAIN_NOTIFY_FACT_RETENTION", "7", "RETAIN_NOTIFY_FACT_RETENTION:"),
+        ("RETAIN_NOTIFY_SEND_LEASE", "500ms", "RETAIN_NOTIFY_SEND_LEASE:"),
+        ("RETAIN_NOTIFY_SEND_LEASE", "0.5m", "RETAIN_NOTIFY_SEND_LEASE:"),
+        ("RETAIN_NOTIFY_SEND_LEASE", "0s", "RETAIN_NOTIFY_SEND_LEASE: a duration must be more"),
     ],
 )
 def test_bad_values_are_refused_naming_the_variable(
@@ -190,6 +193,13 @@ def test_the_policy_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
     assert policy.quiet_hours == QuietHours(time(22, 30), time(7, 0))
     assert policy.default_timezone == "Europe/Paris"
     assert policy.fact_retention == timedelta(days=14)
+
+
+@pytest.mark.usefixtures("local")
+def test_the_send_lease_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(NotifySettings).send_lease == timedelta(minutes=2)
+    monkeypatch.setenv("RETAIN_NOTIFY_SEND_LEASE", "30s")
+    assert load_settings(NotifySettings).send_lease == timedelta(seconds=30)
 
 
 @pytest.mark.usefixtures("local")
