@@ -1,0 +1,67 @@
+"""Journeys that react to scoring: a customer's second order makes scoring move them up the
+loyalty ladder (segment_changed on lifecycle.v1), and notify congratulates them on the new
+step, once, with what it brings; the post-purchase thank-you of each order goes too."""
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from services.profile.domain.identity import customer_id_for
+from services.runtime.settings import ServiceSettings
+from tests.integration.helpers import MailpitInbox, RunningService, running_service
+from tests.integration.notify.shoppers import shopper
+from tests.integration.profile.conftest import ADMIN, Storefront, order, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def scoring(settings: ServiceSettings, profile: RunningService) -> Iterator[RunningService]:
+    with running_service("scoring", settings) as service:
+        yield service
+
+
+async def test_a_second_order_moves_the_customer_up_the_ladder_and_notify_congratulates_them(
+    notify: RunningService,
+    scoring: RunningService,
+    storefront: Storefront,
+    inbox: MailpitInbox,
+) -> None:
+    now = datetime.now(UTC)
+    user = f"regular-{uuid.uuid4().hex[:6]}"
+    address, customer_id = f"{user}@shop.example", customer_id_for(("user", user))
+    await storefront.send(
+        [
+            shopper(user, now),
+            order(user, f"{user}-o1", 80.0, timestamp=(now - timedelta(hours=26)).isoformat()),
+            order(user, f"{user}-o2", 120.0, timestamp=(now - timedelta(hours=1)).isoformat()),
+        ]
+    )
+
+    async def congratulated() -> list[dict[str, str]]:
+        found = await inbox.messages_to(address)
+        return [m for m in found if "Regular" in m["Subject"]]
+
+    [message] = await wait_for(congratulated, seconds=90)
+    assert message["Subject"] == "Ada, you are now a Regular at Retain Shop"
+    body = await inbox.message(message["ID"])
+    assert "offers picked for regulars" in body["Text"]  # what the new step brings
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        answer = await client.get(f"{scoring.url}/v1/scores/{customer_id}", headers=ADMIN)
+        assert answer.json()["ladder_step"] == "client"
+
+        async def both_thanked() -> list[dict[str, str]]:
+            emails = await client.get(
+                f"{notify.url}/v1/customers/{customer_id}/notifications", headers=ADMIN
+            )
+            rows = emails.json()["notifications"]
+            sent = [(n["template"], n["status"]) for n in rows]
+            return rows if sent.count(("order_thank_you", "sent")) == 2 else []
+
+        rows = await wait_for(both_thanked, seconds=60)
+    steps = [n for n in rows if n["journey"] == "ladder_step_up"]
+    assert [(n["template"], n["status"]) for n in steps] == [("ladder_step_up", "sent")]
