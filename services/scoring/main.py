@@ -2,7 +2,8 @@
 
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,13 +16,17 @@ from services.runtime.consumer import ConsumerConfig, Record
 from services.runtime.http import create_service_app
 from services.runtime.messages import OutboxMessage
 from services.runtime.service import Service, run_service
+from services.scoring.analytics_api import analytics_router
 from services.scoring.api import scoring_router
+from services.scoring.dashboard.routes import mount_dashboard
+from services.scoring.dashboard.session import DashboardSessions, admin_or_session
 from services.scoring.domain.profile_view import ScoredProfile
 from services.scoring.domain.schedule import RefitSchedule
 from services.scoring.domain.score import unfitted_model
 from services.scoring.refit_job import RefitJob
 from services.scoring.score_batch import Item, ProfileUpdate, ScoreBatch
 from services.scoring.settings import ScoringSettings
+from services.scoring.snapshots import DailySnapshots
 from services.scoring.store import PostgresScoringStore
 
 SERVICE = "scoring"
@@ -88,8 +93,16 @@ async def build(settings: ScoringSettings, resources: AsyncExitStack) -> Service
         ),
     )
     app.include_router(scoring_router(infrastructure.engine, refits, admin_required(settings)))
+    token = settings.admin_token.get_secret_value() if settings.admin_token else None
+    sessions = DashboardSessions(token, timedelta(hours=settings.dashboard_session_hours))
+    clock = partial(datetime.now, UTC)
+    app.include_router(analytics_router(infrastructure.engine, admin_or_session(sessions, clock)))
+    mount_dashboard(app, sessions, clock)
+    snapshots = DailySnapshots(infrastructure.engine, settings.analytics_snapshot_seconds)
     return Service(
-        app=app, readiness=infrastructure.readiness, workers=(*consumers, kit.relay, refits.run)
+        app=app,
+        readiness=infrastructure.readiness,
+        workers=(*consumers, kit.relay, refits.run, snapshots.run),
     )
 
 

@@ -29,6 +29,12 @@ class ScoringSettings(ServiceSettings):
         default=None,
         description="Refit once a day at this UTC time of day (HH:MM) instead of every interval",
     )
+    analytics_snapshot_seconds: float = Field(
+        default=300, ge=1, le=86400, description="How often today's dashboard figures are written"
+    )
+    dashboard_session_hours: float = Field(
+        default=12, gt=0, le=24 * 30, description="How long a dashboard login lasts"
+    )
     clv_horizon_months: int = Field(default=12, ge=1, le=120, description="Predicted CLV horizon")
     clv_monthly_discount_rate: float = Field(
         default=0.01, ge=0, le=1, description="Monthly discount rate of predicted CLV"

@@ -21,5 +21,6 @@ def scoring(
     settings: ServiceSettings,
     profile: RunningService,  # noqa: F811 (the fixture imported above)
 ) -> Iterator[RunningService]:
-    with running_service("scoring", settings) as service:
+    # The dashboard's figures every second, so its tests see their events without waiting.
+    with running_service("scoring", settings, RETAIN_ANALYTICS_SNAPSHOT_SECONDS="1") as service:
         yield service

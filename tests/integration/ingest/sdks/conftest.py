@@ -12,8 +12,6 @@ pages do.
 
 import asyncio
 import mimetypes
-import os
-import shutil
 import subprocess
 import threading
 import time
@@ -27,12 +25,13 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, Request, Route, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, Request, Route
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.ingest.keys import WriteKeyRepository
 from services.runtime.db import run_migrations
 from services.runtime.settings import ServiceSettings
+from tests.integration.browser import headless_chromium
 from tests.integration.helpers import ADMIN_TOKEN, REPO_ROOT, RunningService, running_service
 
 SDK_DIR = REPO_ROOT / "tests" / "sdk"
@@ -46,18 +45,6 @@ _PACKAGES = (
     "@segment/snippet",
     "@rudderstack/analytics-js",
 )
-
-
-def chromium_executable() -> str:
-    """The system Chromium (RETAIN_CHROMIUM, else `chromium` on the PATH); never a download."""
-    found = os.environ.get("RETAIN_CHROMIUM") or shutil.which("chromium")
-    if not found:
-        pytest.fail(
-            "Chromium is not installed: `make test` installs it (apt-get install chromium, as "
-            "root); or set RETAIN_CHROMIUM to a Chromium or Chrome binary",
-            pytrace=False,
-        )
-    return found
 
 
 @pytest.fixture(scope="session")
@@ -187,13 +174,8 @@ def storefront(sdk_packages: Path) -> Iterator[Storefront]:
 
 @pytest.fixture(scope="package")
 async def browser() -> AsyncIterator[Browser]:
-    executable = chromium_executable()
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=executable, headless=True)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with headless_chromium() as launched:
+        yield launched
 
 
 @dataclass

@@ -1,0 +1,72 @@
+"""The dashboard's data, /v1/analytics/... (admin token or a dashboard session): JSON any tool
+can chart, computed by the pure core (services/scoring/domain/analytics.py) from the daily
+snapshot rows."""
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.scoring.analytics_store import AnalyticsStore
+from services.scoring.domain.analytics import DateRange, FigureTrend, overview
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 3660
+CurrencyCode = Annotated[str | None, Query(pattern=r"^[A-Z]{3}$", description="ISO 4217")]
+Start = Annotated[date | None, Query(description="First day (default: end - 29 days)")]
+End = Annotated[date | None, Query(description="Last day, included (default: today)")]
+
+
+def _period(start: date | None, end: date | None) -> DateRange:
+    end = end or datetime.now(UTC).date()
+    start = start or end - timedelta(days=DEFAULT_DAYS - 1)
+    if start > end:
+        raise HTTPException(422, f"start ({start}) must not be after end ({end})")
+    if (end - start).days >= MAX_DAYS:
+        raise HTTPException(422, f"the range from start to end may cover at most {MAX_DAYS} days")
+    return DateRange(start, end)
+
+
+def _trend_view(trend: FigureTrend) -> dict[str, Any]:
+    return {
+        "name": trend.figure.name,
+        "title": trend.figure.title,
+        "kind": trend.figure.kind.value,
+        "money": trend.figure.money,
+        "value": trend.value,
+        "previous": trend.previous,
+        "change": trend.change,
+        "series": [[day.isoformat(), value] for day, value in trend.series],
+    }
+
+
+def analytics_router(engine: AsyncEngine, access: Any) -> APIRouter:
+    router = APIRouter(prefix="/v1/analytics", tags=["analytics"], dependencies=[Depends(access)])
+
+    @router.get(
+        "/overview",
+        summary="Customers, buyers, revenue, average historical and predicted CLV, repeat rate "
+        "and churn risk: each one's daily series over the range, its value for the range and "
+        "the change against the previous period of as many days",
+    )
+    async def overview_figures(
+        start: Start = None, end: End = None, currency: CurrencyCode = None
+    ) -> dict[str, Any]:
+        period = _period(start, end)
+        previous = period.previous()
+        async with engine.connect() as connection:
+            store = AnalyticsStore(connection)
+            currencies = await store.currencies()
+            rows = await store.figures(previous.start, period.end)
+        chosen = currency or (currencies[0] if currencies else None)
+        return {
+            "start": period.start.isoformat(),
+            "end": period.end.isoformat(),
+            "previous": {"start": previous.start.isoformat(), "end": previous.end.isoformat()},
+            "currency": chosen,
+            "currencies": currencies,
+            "figures": [_trend_view(t) for t in overview(rows, period, chosen or "")],
+        }
+
+    return router

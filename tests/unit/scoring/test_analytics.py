@@ -1,0 +1,89 @@
+"""The overview's figures over time: levels take the range's last day, flows sum its days,
+the previous period is as long and ends the day before; missing days are gaps, not zeros."""
+
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.scoring.domain.analytics import (
+    ALL_CURRENCIES,
+    OVERVIEW,
+    DateRange,
+    Figure,
+    FigureKind,
+    overview,
+    trend,
+)
+
+LEVEL = Figure("customers", FigureKind.LEVEL, False, "Customers")
+FLOW = Figure("revenue", FigureKind.FLOW, True, "Revenue")
+DAY = date(2026, 12, 2)
+
+
+def test_the_previous_period_is_as_long_and_ends_the_day_before() -> None:
+    period = DateRange(date(2026, 11, 3), date(2026, 12, 2))
+    assert period.days == 30
+    assert period.previous() == DateRange(date(2026, 10, 4), date(2026, 11, 2))
+    with pytest.raises(ValueError, match="ends"):
+        DateRange(DAY, DAY - timedelta(days=1))
+
+
+def test_a_level_is_its_last_snapshot_in_the_range() -> None:
+    by_day = {DAY - timedelta(days=9): 80.0, DAY - timedelta(days=2): 100.0}
+    found = trend(LEVEL, by_day, DateRange(DAY - timedelta(days=4), DAY))
+    assert (found.value, found.previous) == (100.0, 80.0)
+    assert found.change == pytest.approx(0.25)
+    assert found.series == [
+        (DAY - timedelta(days=4), None),
+        (DAY - timedelta(days=3), None),
+        (DAY - timedelta(days=2), 100.0),
+        (DAY - timedelta(days=1), None),
+        (DAY, None),
+    ]
+
+
+def test_a_flow_sums_its_days_against_the_previous_periods_sum() -> None:
+    by_day = {DAY: 30.0, DAY - timedelta(days=1): 20.0, DAY - timedelta(days=2): 10.0}
+    found = trend(FLOW, by_day, DateRange(DAY - timedelta(days=1), DAY))
+    assert (found.value, found.previous) == (50.0, 10.0)
+    assert found.change == pytest.approx(4.0)
+
+
+def test_no_change_is_claimed_from_nothing_or_from_zero() -> None:
+    period = DateRange(DAY, DAY)
+    assert trend(FLOW, {DAY: 5.0}, period).change is None
+    assert trend(FLOW, {DAY: 5.0, DAY - timedelta(days=1): 0.0}, period).change is None
+    empty = trend(LEVEL, {}, period)
+    assert (empty.value, empty.previous, empty.series) == (None, None, [(DAY, None)])
+
+
+def test_the_overview_takes_money_in_the_chosen_currency_and_counts_for_all() -> None:
+    rows = [
+        (DAY, "EUR", "revenue", 100.0),
+        (DAY, "USD", "revenue", 999.0),
+        (DAY, ALL_CURRENCIES, "customers", 7.0),
+        (DAY, "EUR", "customers", 123.0),  # not a money figure: ignored in a currency
+    ]
+    figures = {t.figure.name: t for t in overview(rows, DateRange(DAY, DAY), "EUR")}
+    assert [f.name for f in OVERVIEW] == list(figures)
+    assert figures["revenue"].value == 100.0
+    assert figures["customers"].value == 7.0
+    assert figures["buyers"].value is None
+
+
+@given(
+    values=st.dictionaries(
+        st.integers(min_value=0, max_value=59), st.floats(min_value=0, max_value=1e9), max_size=60
+    ),
+    length=st.integers(min_value=1, max_value=30),
+)
+def test_a_flow_over_a_range_is_the_sum_of_its_series(
+    values: dict[int, float], length: int
+) -> None:
+    by_day = {DAY - timedelta(days=n): v for n, v in values.items()}
+    found = trend(FLOW, by_day, DateRange(DAY - timedelta(days=length - 1), DAY))
+    points = [v for _, v in found.series if v is not None]
+    assert found.value == (pytest.approx(sum(points)) if points else None)
+    assert len(found.series) == length
