@@ -113,18 +113,27 @@ def rewrite(
     return out
 
 
-def fast_validator(
-    model: Any, *, datetimes: bool = True, union: bool = True
-) -> tuple[Callable[[bytes | str], Any], Counter[str]]:
-    """`validate_json` of the rewritten schema of `model`, and how many places were rewritten.
+def fast_schema_validator(
+    schema: Any, *, datetimes: bool = True, union: bool = True
+) -> tuple[SchemaValidator, Counter[str]]:
+    """A validator of the rewritten core `schema`, and how many places were rewritten.
 
     A rewrite that finds nothing to rewrite (a future pydantic laying schemas out differently)
     leaves the contract's validator in place there: slower, never different.
     """
     done: Counter[str] = Counter()
-    schema = rewrite(dict(model.__pydantic_core_schema__), done, datetimes=datetimes, union=union)
-    root = schema["schema"] if schema["type"] == "definitions" else schema
+    rewritten = rewrite(dict(schema), done, datetimes=datetimes, union=union)
+    root = rewritten["schema"] if rewritten["type"] == "definitions" else rewritten
     # _use_prebuilt=False: otherwise pydantic-core reuses each model's own validator for the
     # nested models, the contract's, and the rewrites inside them would not apply.
-    validator = SchemaValidator(schema, root.get("config"), _use_prebuilt=False)
+    return SchemaValidator(rewritten, root.get("config"), _use_prebuilt=False), done
+
+
+def fast_validator(
+    model: Any, *, datetimes: bool = True, union: bool = True
+) -> tuple[Callable[[bytes | str], Any], Counter[str]]:
+    """`validate_json` of the rewritten schema of `model`, and how many places were rewritten."""
+    validator, done = fast_schema_validator(
+        model.__pydantic_core_schema__, datetimes=datetimes, union=union
+    )
     return validator.validate_json, done

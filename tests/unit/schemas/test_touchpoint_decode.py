@@ -29,6 +29,7 @@ from schemas import (
     stamp,
 )
 from schemas._types import UtcDatetime
+from schemas.parse import _fast_validate, _validate
 from schemas.topics._touchpoint_decode import _UTC_DATETIME, fast_validator
 from schemas.topics.touchpoints_v1 import _fast_validate_json
 
@@ -337,6 +338,44 @@ def test_realistic_touchpoints_decode_alike() -> None:
     assert order.timestamp.tzinfo is UTC
     assert order.event.timestamp is not None
     assert order.event.timestamp.tzinfo is UTC
+
+
+# Events as clients send them: parse_event's fast validator accepts them and validates alike, or
+# refuses them and the contract's validator answers
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_client_events_validate_alike_on_parse_events_fast_path(
+    kind: str, data: st.DataObject
+) -> None:
+    raw = data.draw(raw_events(kind))
+    contract = _validate(raw)
+    try:
+        fast = _fast_validate()(raw)
+    except ValidationError:
+        pass  # an offset or zone-less time, a Unix time: the contract's validator answers
+    else:
+        assert_same(fast, contract, "event")
+    assert_same(parse_event(raw), contract, "event")
+
+
+def test_parse_events_fast_path_takes_what_analytics_js_sends() -> None:
+    raw = {
+        "type": "track",
+        "event": "Order Completed",
+        "anonymousId": "a-1",
+        "timestamp": "2026-05-04T12:00:00.123Z",
+        "sentAt": "2026-05-04T12:00:00.243Z",
+        "properties": {
+            "order_id": "o-1",
+            "total": 10.5,
+            "currency": "GBP",
+            "products": [{"price": 10.5}],
+        },
+    }
+    assert_same(_fast_validate()(raw), _validate(raw), "event")
 
 
 # Values written some other way: valid, but not in ingest's form; they take the full path
