@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import importlib.metadata
 import io
 import math
@@ -33,6 +34,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from services.devstack.kafka import KAFKA_VERSION, LocalKafka
+from services.devstack.mailpit import LocalMailpit
 from services.devstack.ports import free_port
 from services.devstack.postgres import LocalPostgres
 from services.ingest.keys import WriteKeyRepository
@@ -44,6 +46,10 @@ CACHE_DIR = Path(os.environ.get("RETAIN_CACHE_DIR", REPO_ROOT / ".cache"))
 
 # The read APIs' Bearer token in every benchmark (local mode only).
 ADMIN_TOKEN = "bench-admin-token-" + "x" * 32
+
+# Benchmarks on one machine take turns for their measured parts: two at once would each
+# measure the other's load.
+BENCH_LOCK = Path(tempfile.gettempdir()) / "retain-bench.lock"
 
 # Ingest's rate limiter stays in the path, but high enough that it never answers 429 here.
 NO_RATE_LIMIT = {
@@ -69,6 +75,21 @@ def stopped_on_sigterm() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def exclusive_machine() -> Iterator[None]:
+    """Hold the benchmarks' lock (BENCH_LOCK), waiting for another benchmark to finish."""
+    with BENCH_LOCK.open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"another benchmark holds {BENCH_LOCK}; waiting for it to finish")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 # ---------------------------------------------------------------- local stack and services
@@ -187,6 +208,14 @@ class ServiceProcess:
         self.wait_stopped(timeout)
 
 
+def stop_all(services: Sequence[ServiceProcess]) -> None:
+    """Stop the services in parallel (each finishes its batch)."""
+    for service in services:
+        service.terminate()
+    for service in services:
+        service.wait_stopped(60)
+
+
 # ---------------------------------------------------------------- CPU
 
 
@@ -203,6 +232,13 @@ def kafka_processes(kafka: LocalKafka) -> list[psutil.Process]:
     """The broker's process (none if it is not running)."""
     with contextlib.suppress(OSError, ValueError, psutil.Error):
         return [psutil.Process(int(kafka.pid_file.read_text().split()[0]))]
+    return []
+
+
+def mailpit_processes(mailpit: LocalMailpit) -> list[psutil.Process]:
+    """The Mailpit server's process (none if it is not running)."""
+    with contextlib.suppress(OSError, ValueError, psutil.Error):
+        return [psutil.Process(int(mailpit.pid_file.read_text().split()[0]))]
     return []
 
 
@@ -446,3 +482,54 @@ def with_durable_postgres(work: Callable[[LocalPostgres], Coroutine[Any, Any, No
             asyncio.run(work(postgres))
         finally:
             postgres.stop()
+
+
+# Own time of C functions, by what they belong to (cProfile names them `{method ...}`).
+_BUILTIN_PARTS = (
+    ("pydantic_core", "pydantic (validation, serialisation)"),
+    ("orjson", "orjson"),
+    ("asyncpg", "asyncpg"),
+    ("poll' of 'select", "waiting for I/O (epoll)"),
+    ("compile", "start-up (imports)"),
+    ("_imp.", "start-up (imports)"),
+    ("marshal", "start-up (imports)"),
+)
+# Own time of Python functions, by file; after the service's own parts.
+_LIBRARY_PARTS = (
+    ("/services/runtime/", "runtime: consumer kit, relay"),
+    ("/schemas/", "schemas (validators)"),
+    ("/site-packages/pydantic", "pydantic (validation, serialisation)"),
+    ("/site-packages/sqlalchemy/", "sqlalchemy"),
+    ("/site-packages/asyncpg/", "asyncpg"),
+    ("/site-packages/aiokafka/", "aiokafka"),
+    ("/site-packages/numpy/", "numpy, scipy"),
+    ("/site-packages/scipy/", "numpy, scipy"),
+    ("/site-packages/", "other libraries"),
+    ("/asyncio/", "asyncio"),
+    ("importlib", "start-up (imports)"),
+    ("<frozen", "start-up (imports)"),
+)
+
+
+def own_time_by_part(files: list[Path], service_parts: Sequence[tuple[str, str]]) -> str:
+    """cProfile's own time summed by package or part of the service (`service_parts`: a path
+    fragment and its name, looked at first): a rougher view than the function lists, but
+    robust to what asyncio and greenlets do to cumulative times."""
+    existing = [str(f) for f in files if f.exists()]
+    if not existing:
+        return ""
+    stats: dict[tuple[str, int, str], tuple[Any, ...]]
+    stats = pstats.Stats(*existing).stats  # type: ignore[attr-defined]
+    path_parts = (*service_parts, *_LIBRARY_PARTS)
+    parts: dict[str, float] = {}
+    for (filename, _, function), (_, _, own, *_) in stats.items():
+        if filename == "~":
+            part = next((p for key, p in _BUILTIN_PARTS if key in function), "other C built-ins")
+        else:
+            part = next((p for key, p in path_parts if key in filename), "other standard library")
+        parts[part] = parts.get(part, 0.0) + own
+    total = sum(parts.values())
+    return "\n".join(
+        f"{seconds:8.2f} s {seconds / total:6.1%}  {part}"
+        for part, seconds in sorted(parts.items(), key=lambda item: -item[1])
+    )

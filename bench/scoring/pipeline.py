@@ -44,18 +44,15 @@ import argparse
 import asyncio
 import contextlib
 import math
-import pstats
 import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -72,6 +69,7 @@ from bench.common import (
     local_kafka,
     log,
     machine,
+    own_time_by_part,
     percentile,
     pg_dsn,
     postgres_processes,
@@ -79,6 +77,7 @@ from bench.common import (
     profile_summary,
     service_env,
     settings_for,
+    stop_all,
     stopped_on_sigterm,
     wait_for_group,
     wait_until_quiet,
@@ -144,13 +143,6 @@ class Stack:
             stop_all(started)
             raise
         return started
-
-
-def stop_all(services: Sequence[ServiceProcess]) -> None:
-    for service in services:
-        service.terminate()
-    for service in services:
-        service.wait_stopped(60)
 
 
 async def seed(stack: Stack, now: datetime) -> None:
@@ -629,54 +621,11 @@ def section(
     return lines
 
 
-# Own time of C functions, by what they belong to (cProfile names them `{method ...}`).
-_BUILTIN_PARTS = (
-    ("pydantic_core", "pydantic (validation, serialisation)"),
-    ("orjson", "orjson"),
-    ("asyncpg", "asyncpg"),
-    ("poll' of 'select", "waiting for I/O (epoll)"),
-    ("compile", "start-up (imports)"),
-    ("_imp.", "start-up (imports)"),
-    ("marshal", "start-up (imports)"),
-)
-_PATH_PARTS = (
+# Where own time in scoring's own code goes (cProfile file names), before the libraries.
+SCORING_PARTS = (
     ("/services/scoring/domain/", "scoring: domain (scores, recommendations, standing)"),
     ("/services/scoring/", "scoring: use case and store"),
-    ("/services/runtime/", "runtime: consumer kit, relay"),
-    ("/schemas/", "schemas (validators)"),
-    ("/site-packages/pydantic", "pydantic (validation, serialisation)"),
-    ("/site-packages/sqlalchemy/", "sqlalchemy"),
-    ("/site-packages/asyncpg/", "asyncpg"),
-    ("/site-packages/aiokafka/", "aiokafka"),
-    ("/site-packages/numpy/", "numpy, scipy"),
-    ("/site-packages/scipy/", "numpy, scipy"),
-    ("/site-packages/", "other libraries"),
-    ("/asyncio/", "asyncio"),
-    ("importlib", "start-up (imports)"),
-    ("<frozen", "start-up (imports)"),
 )
-
-
-def own_time_by_part(files: list[Path]) -> str:
-    """cProfile's own time summed by package or part of the service: a rougher view than the
-    function lists, but robust to what asyncio and greenlets do to cumulative times."""
-    existing = [str(f) for f in files if f.exists()]
-    if not existing:
-        return ""
-    stats: dict[tuple[str, int, str], tuple[Any, ...]]
-    stats = pstats.Stats(*existing).stats  # type: ignore[attr-defined]
-    parts: dict[str, float] = {}
-    for (filename, _, function), (_, _, own, *_) in stats.items():
-        if filename == "~":
-            part = next((p for key, p in _BUILTIN_PARTS if key in function), "other C built-ins")
-        else:
-            part = next((p for key, p in _PATH_PARTS if key in filename), "other standard library")
-        parts[part] = parts.get(part, 0.0) + own
-    total = sum(parts.values())
-    return "\n".join(
-        f"{seconds:8.2f} s {seconds / total:6.1%}  {part}"
-        for part, seconds in sorted(parts.items(), key=lambda item: -item[1])
-    )
 
 
 # ---------------------------------------------------------------- main
@@ -743,7 +692,9 @@ def main() -> int:
                     if args.profile:
                         files = stack.profile_files[before:]
                         title = f"{processes} process(es), revision {revision}"
-                        summaries.append((f"{title}, own time by part", own_time_by_part(files)))
+                        summaries.append(
+                            (f"{title}, own time by part", own_time_by_part(files, SCORING_PARTS))
+                        )
                         for sort in ("cumulative", "tottime"):
                             summaries.append(
                                 (f"{title}, by {sort}", profile_summary(files, limit=45, sort=sort))

@@ -73,8 +73,8 @@ def refunded(revision: int) -> Decimal:
     return FIRST_REFUND + (revision - 1) * CENT
 
 
-def customers(count: int, now: datetime, seed: int = 2026) -> list[Customer]:
-    """`count` customers, the same ones for the same arguments.
+def customers(count: int, now: datetime, seed: int = 2026, first: int = 0) -> list[Customer]:
+    """`count` customers numbered from `first`, the same ones for the same arguments.
 
     Their orders follow the BG/NBD story the model assumes (so the refit converges whatever the
     count): a first order 30 to 730 days ago, then orders at a Poisson rate lambda ~ Gamma(r,
@@ -83,7 +83,7 @@ def customers(count: int, now: datetime, seed: int = 2026) -> list[Customer]:
     follow Gamma-Gamma: Gamma(p, rate nu) with the customer's nu ~ Gamma(q, rate v).
     """
     found = []
-    for number in range(count):
+    for number in range(first, first + count):
         rng = random.Random(seed * 1_000_003 + number)
         rate = rng.gammavariate(R, 1 / ALPHA_DAYS)
         dropout = rng.betavariate(A, B)

@@ -23,7 +23,7 @@ import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -325,13 +325,17 @@ class LocalMailpit:
         ui_port: int = 8025,
         log_file: Path | None = None,
         progress: Progress | None = None,
+        options: Sequence[str] = (),
     ) -> None:
+        """`options`: further Mailpit flags, e.g. `--max=0` to keep every message (Mailpit
+        keeps the newest 500 by default)."""
         self.data_dir = data_dir.resolve()
         self.cache_dir = cache_dir.absolute()
         self.smtp_port = smtp_port
         self.ui_port = ui_port
         self.log_file = (log_file or self.data_dir / "mailpit.log").resolve()
         self.progress = progress
+        self.options = tuple(options)
         self.database = self.data_dir / "mailpit.db"
         self.pid_file = self.data_dir / "mailpit.pid"
         self._process: subprocess.Popen[bytes] | None = None
@@ -396,6 +400,7 @@ class LocalMailpit:
             "--smtp-disable-rdns",
             "--smtp-auth-accept-any",
             "--smtp-auth-allow-insecure",
+            *self.options,
         ]
 
     def _server_process(self) -> psutil.Process | None:
