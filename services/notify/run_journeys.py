@@ -39,7 +39,7 @@ from services.notify.domain import (
     on_merge,
     on_update,
 )
-from services.notify.store import PostgresNotifyStore, StoredRecipient
+from services.notify.store import NewNotification, PostgresNotifyStore, StoredRecipient
 from services.runtime.messages import OutboxMessage
 
 
@@ -93,21 +93,20 @@ class RunJourneys:
             if isinstance(item, ProfileChange | ScoresChange):
                 # Only a customer in a journey has conditions that may hold now.
                 if customer_id in updated and customer_id in states:
-                    await run.decide(customer_id, partial(self._updated, now=now))
+                    run.decide(customer_id, partial(self._updated, now=now))
                 continue
             absorbed: list[CustomerState] = []
             if isinstance(item, ProfilesMerged):
                 absorbed = [states.pop(c) for c in item.absorbed_customer_ids if c in states]
-            await run.decide(
-                customer_id, partial(self._event, event=item, absorbed=absorbed, now=now)
-            )
+            run.decide(customer_id, partial(self._event, event=item, absorbed=absorbed, now=now))
             if isinstance(item, ProfilesMerged):
                 await store.delete_states(item.absorbed_customer_ids)
             elif isinstance(item, CustomerErased):
                 await store.forget_recipients([customer_id])
+                await run.flush()  # the emails decided so far in this batch are cancelled too
                 run.messages += await run.cancel_pending(customer_id)
-        for customer_id, state in states.items():
-            await store.save_state(customer_id, state)
+        await run.flush()
+        await store.save_states(states)
         return run.messages, run.added
 
     def _event(
@@ -136,9 +135,9 @@ class RunJourneys:
         states = await store.states(customer_ids)
         run = _Run(store, states, await _Recipients.load(store, customer_ids), now)
         for customer_id in customer_ids:
-            await run.decide(customer_id, partial(self._due, now=now))
-        for customer_id in customer_ids:
-            await store.save_state(customer_id, states.get(customer_id, CustomerState()))
+            run.decide(customer_id, partial(self._due, now=now))
+        await run.flush()
+        await store.save_states({c: states.get(c, CustomerState()) for c in customer_ids})
         return run.messages, run.added
 
     @staticmethod
@@ -190,7 +189,8 @@ def _recipient(customer_id: str, held: StoredRecipient | None, suppressed: str |
 
 
 class _Run:
-    """One batch's decisions: states kept in memory, actions kept in the store."""
+    """One batch's decisions: states kept in memory, actions gathered and then kept in the
+    store with a few statements (`flush`)."""
 
     def __init__(
         self,
@@ -205,48 +205,52 @@ class _Run:
         self._now = now
         self.messages: list[OutboxMessage] = []
         self.added = False
+        self._notifications: list[NewNotification] = []
+        # What each suppression publishes, once recorded (by notification id).
+        self._suppressions: dict[str, NotificationEvent] = {}
+        self._counters: list[tuple[str, str]] = []
 
-    async def decide(
+    def decide(
         self, customer_id: str, call: Callable[[CustomerState, Recipient], Decision]
     ) -> None:
         state = self._states.get(customer_id, CustomerState())
         recipient = self._recipients.seen.get(customer_id) or Recipient(customer_id, known=False)
         decision: Decision = call(state, recipient)
         self._states[customer_id] = decision.state
-        await self._keep(decision)
+        self._keep(decision)
 
-    async def _keep(self, decision: Decision) -> None:
-        counters: list[tuple[str, str]] = []
+    def _keep(self, decision: Decision) -> None:
         for action in decision.actions:
             if isinstance(action, Send):
                 # The journey's tracking switch is in the Send; the customer's is notify's.
                 if action.tracking and action.customer_id in self._recipients.tracking_off:
                     action = dataclasses.replace(action, tracking=False)
-                if await self._store.add_send(action, self._now):
-                    self.added = True
+                self._notifications.append(NewNotification.pending(action, self._now))
             elif isinstance(action, Suppress):
-                await self._suppressed(action)
+                self._notifications.append(_suppressed(action))
+                self._suppressions[action.notification_id] = action.record()
             elif isinstance(action, RunEntered):
-                counters.append((action.journey, "entered"))
+                self._counters.append((action.journey, "entered"))
             elif isinstance(action, RunExited):
-                counters.append((action.journey, f"exited:{action.reason}"))
-        await self._store.count(counters)
+                self._counters.append((action.journey, f"exited:{action.reason}"))
 
-    async def _suppressed(self, action: Suppress) -> None:
-        added = await self._store.add_suppressed(
-            action.notification_id,
-            action.customer_id,
-            action.journey,
-            action.step,
-            action.template,
-            action.kind,
-            action.trigger_event_id,
-            reason=action.reason,
-            detail=action.detail,
-            at=action.at,
-        )
-        if added:
-            self.messages.append(notification_message(action.record()))
+    async def flush(self) -> None:
+        """Keep the actions gathered so far: the ledger's rows (a suppression is published
+        once recorded) and the journey counts."""
+        added = await self._store.add_notifications(self._notifications)
+        for notification in self._notifications:
+            if notification.notification_id not in added:
+                continue  # decided before: recorded and published then
+            added.discard(notification.notification_id)
+            if notification.status == "pending":
+                self.added = True
+            else:
+                record = self._suppressions[notification.notification_id]
+                self.messages.append(notification_message(record))
+        await self._store.count(self._counters)
+        self._notifications.clear()
+        self._suppressions.clear()
+        self._counters.clear()
 
     async def cancel_pending(self, customer_id: str) -> list[OutboxMessage]:
         """An erased customer's emails not yet sent are suppressed, and no address is kept."""
@@ -254,3 +258,19 @@ class _Run:
             notification_message(record)
             for record in await self._store.cancel_pending(customer_id, self._now)
         ]
+
+
+def _suppressed(action: Suppress) -> NewNotification:
+    return NewNotification(
+        action.notification_id,
+        action.customer_id,
+        action.journey,
+        action.step,
+        action.template,
+        action.kind,
+        action.trigger_event_id,
+        status="suppressed",
+        at=action.at,
+        reason=action.reason,
+        detail=action.detail,
+    )

@@ -6,6 +6,7 @@ lifecycle, profile and scores consumers and the wake-up worker all take, so the 
 runs twice at once for one customer.
 """
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +23,11 @@ _LOCK_CUSTOMERS = text(
     "SELECT pg_advisory_xact_lock(hashtext('retain:notify:' || c)) "
     "FROM unnest(CAST(:ids AS text[])) AS c ORDER BY c"
 )
-_TRY_LOCK_CUSTOMER = text("SELECT pg_try_advisory_xact_lock(hashtext('retain:notify:' || :id))")
+# The ones whose lock was free, in the order given; each now locked.
+_TRY_LOCK_CUSTOMERS = text(
+    "SELECT c FROM unnest(CAST(:ids AS text[])) WITH ORDINALITY AS due(c, n) "
+    "WHERE pg_try_advisory_xact_lock(hashtext('retain:notify:' || c)) ORDER BY n"
+)
 _DUE_CUSTOMERS = text(
     "SELECT customer_id FROM notify.customers WHERE wake_at <= :now "
     "ORDER BY wake_at LIMIT :limit FOR UPDATE SKIP LOCKED"
@@ -32,10 +37,11 @@ _STATES = text(
     "SELECT customer_id, CAST(state AS text) AS state FROM notify.customers "
     "WHERE customer_id = ANY(CAST(:ids AS text[]))"
 )
-_SAVE_STATE = text(
+_SAVE_STATES = text(
     "INSERT INTO notify.customers (customer_id, state, wake_at) "
-    "VALUES (:id, CAST(:state AS json), :wake_at) ON CONFLICT (customer_id) DO UPDATE "
-    "SET state = excluded.state, wake_at = excluded.wake_at"
+    "SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:states AS json[]), "
+    "CAST(:wake_ats AS timestamptz[])) "
+    "ON CONFLICT (customer_id) DO UPDATE SET state = excluded.state, wake_at = excluded.wake_at"
 )
 _DELETE_STATES = text("DELETE FROM notify.customers WHERE customer_id = ANY(CAST(:ids AS text[]))")
 _RECIPIENTS = text(
@@ -74,12 +80,18 @@ _SUPPRESSIONS_PAGE = text(
     "SELECT address, reason, detail, created_at FROM notify.suppressions "
     "WHERE address > :after ORDER BY address LIMIT :limit"
 )
-_ADD_NOTIFICATION = text(
+_ADD_NOTIFICATIONS = text(
     "INSERT INTO notify.notifications (notification_id, customer_id, journey, step, template, "
     "kind, trigger_event_id, status, send, to_address, due_at, reason, detail, created_at, "
-    "updated_at) VALUES (:notification_id, :customer_id, :journey, :step, :template, :kind, "
-    ":trigger_event_id, :status, CAST(:send AS json), :to_address, :at, :reason, :detail, "
-    ":at, :at) ON CONFLICT (notification_id) DO NOTHING RETURNING notification_id"
+    "updated_at) SELECT n.id, n.customer_id, n.journey, n.step, n.template, n.kind, "
+    "n.trigger_event_id, n.status, n.send, n.to_address, n.at, n.reason, n.detail, n.at, n.at "
+    "FROM unnest(CAST(:ids AS text[]), CAST(:customer_ids AS text[]), "
+    "CAST(:journeys AS text[]), CAST(:steps AS integer[]), CAST(:templates AS text[]), "
+    "CAST(:kinds AS text[]), CAST(:trigger_event_ids AS text[]), CAST(:statuses AS text[]), "
+    "CAST(:sends AS json[]), CAST(:to_addresses AS text[]), CAST(:ats AS timestamptz[]), "
+    "CAST(:reasons AS text[]), CAST(:details AS text[])) AS n(id, customer_id, journey, step, "
+    "template, kind, trigger_event_id, status, send, to_address, at, reason, detail) "
+    "ORDER BY n.id ON CONFLICT (notification_id) DO NOTHING RETURNING notification_id"
 )
 _CANCEL_PENDING = text(
     "UPDATE notify.notifications SET status = 'suppressed', reason = 'customer_erased', "
@@ -121,8 +133,10 @@ _NOTIFICATIONS_OF = text(
     "WHERE customer_id = :id ORDER BY created_at DESC, notification_id LIMIT :limit"
 )
 _COUNT = text(
-    "INSERT INTO notify.journey_counts (journey, counter, count) VALUES (:journey, :counter, 1) "
-    "ON CONFLICT (journey, counter) DO UPDATE SET count = notify.journey_counts.count + 1"
+    "INSERT INTO notify.journey_counts AS j (journey, counter, count) "
+    "SELECT * FROM unnest(CAST(:journeys AS text[]), CAST(:counters AS text[]), "
+    "CAST(:counts AS bigint[])) ON CONFLICT (journey, counter) DO UPDATE "
+    "SET count = j.count + excluded.count"
 )
 
 
@@ -131,6 +145,42 @@ class StoredRecipient:
     profile: dict[str, Any] | None
     scores: dict[str, Any] | None
     tracking: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NewNotification:
+    """A decision for the email ledger: an email to deliver (`pending`, with the engine's Send
+    as JSON) or one not sent (`suppressed`, with the reason)."""
+
+    notification_id: str
+    customer_id: str
+    journey: str
+    step: int
+    template: str
+    kind: str
+    trigger_event_id: str
+    status: str
+    at: datetime
+    send: str | None = None
+    to_address: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+
+    @classmethod
+    def pending(cls, send: Send, at: datetime) -> "NewNotification":
+        return cls(
+            send.notification_id,
+            send.customer_id,
+            send.journey,
+            send.step,
+            send.template,
+            send.kind,
+            send.trigger_event_id,
+            status="pending",
+            at=at,
+            send=send_to_json(send),
+            to_address=send.to,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,11 +237,10 @@ class PostgresNotifyStore:
     async def claim_due(self, now: datetime, limit: int) -> list[str]:
         """Customers whose wake-up is due that no other worker holds, each now locked."""
         due = list(await self._connection.scalars(_DUE_CUSTOMERS, {"now": now, "limit": limit}))
-        claimed = []
-        for customer_id in due:  # a consumer may hold one: it moves them on itself
-            if await self._connection.scalar(_TRY_LOCK_CUSTOMER, {"id": customer_id}):
-                claimed.append(customer_id)
-        return claimed
+        if not due:
+            return []
+        # A consumer may hold one: it moves them on itself.
+        return list(await self._connection.scalars(_TRY_LOCK_CUSTOMERS, {"ids": due}))
 
     async def next_wake(self) -> datetime | None:
         found: datetime | None = await self._connection.scalar(_NEXT_WAKE)
@@ -201,18 +250,21 @@ class PostgresNotifyStore:
         rows = await self._connection.execute(_STATES, {"ids": sorted(set(customer_ids))})
         return {r.customer_id: CustomerState.from_json(orjson.loads(r.state)) for r in rows}
 
-    async def save_state(self, customer_id: str, state: CustomerState) -> None:
-        if state.is_empty:
-            await self.delete_states([customer_id])
-            return
-        await self._connection.execute(
-            _SAVE_STATE,
-            {
-                "id": customer_id,
-                "state": orjson.dumps(state.to_json(), default=str).decode(),
-                "wake_at": state.next_wake,
-            },
-        )
+    async def save_states(self, states: Mapping[str, CustomerState]) -> None:
+        """Keep each customer's state and next wake-up (an empty state: the row goes)."""
+        empty = [c for c, state in states.items() if state.is_empty]
+        if empty:
+            await self.delete_states(empty)
+        kept = sorted((c, state) for c, state in states.items() if not state.is_empty)
+        if kept:
+            await self._connection.execute(
+                _SAVE_STATES,
+                {
+                    "ids": [c for c, _ in kept],
+                    "states": [orjson.dumps(s.to_json(), default=str).decode() for _, s in kept],
+                    "wake_ats": [s.next_wake for _, s in kept],
+                },
+            )
 
     async def delete_states(self, customer_ids: Iterable[str]) -> None:
         await self._connection.execute(_DELETE_STATES, {"ids": sorted(set(customer_ids))})
@@ -274,90 +326,32 @@ class PostgresNotifyStore:
 
     # -- the email ledger
 
-    async def add_send(self, send: Send, at: datetime) -> bool:
-        """Record an email to deliver; False if its notification id was recorded before (the
-        engine decided it again after a redelivery or a restart: it goes once)."""
-        return await self._add_notification(
-            send.notification_id,
-            send.customer_id,
-            send.journey,
-            send.step,
-            send.template,
-            send.kind,
-            send.trigger_event_id,
-            status="pending",
-            send=send_to_json(send),
-            to_address=send.to,
-            at=at,
-        )
-
-    async def add_suppressed(
-        self,
-        notification_id: str,
-        customer_id: str,
-        journey: str,
-        step: int,
-        template: str,
-        kind: str,
-        trigger_event_id: str,
-        *,
-        reason: str,
-        detail: str | None,
-        at: datetime,
-    ) -> bool:
-        """Record a decision not to send; False if that notification id has a record."""
-        return await self._add_notification(
-            notification_id,
-            customer_id,
-            journey,
-            step,
-            template,
-            kind,
-            trigger_event_id,
-            status="suppressed",
-            send=None,
-            to_address=None,
-            at=at,
-            reason=reason,
-            detail=detail,
-        )
-
-    async def _add_notification(
-        self,
-        notification_id: str,
-        customer_id: str,
-        journey: str,
-        step: int,
-        template: str,
-        kind: str,
-        trigger_event_id: str,
-        *,
-        status: str,
-        send: str | None,
-        to_address: str | None,
-        at: datetime,
-        reason: str | None = None,
-        detail: str | None = None,
-    ) -> bool:
-        added = await self._connection.scalar(
-            _ADD_NOTIFICATION,
+    async def add_notifications(self, notifications: Sequence["NewNotification"]) -> set[str]:
+        """Record decisions in the ledger, in one statement; the notification ids that were
+        new. One recorded before (the engine decided it again after a redelivery or a
+        restart) is left as it is: an email goes once."""
+        if not notifications:
+            return set()
+        rows = sorted(notifications, key=lambda n: n.notification_id)  # one lock order
+        added = await self._connection.scalars(
+            _ADD_NOTIFICATIONS,
             {
-                "notification_id": notification_id,
-                "customer_id": customer_id,
-                "journey": journey,
-                "step": step,
-                "template": template,
-                "kind": kind,
-                "trigger_event_id": trigger_event_id,
-                "status": status,
-                "send": send,
-                "to_address": to_address,
-                "at": at,
-                "reason": reason,
-                "detail": detail,
+                "ids": [n.notification_id for n in rows],
+                "customer_ids": [n.customer_id for n in rows],
+                "journeys": [n.journey for n in rows],
+                "steps": [n.step for n in rows],
+                "templates": [n.template for n in rows],
+                "kinds": [n.kind for n in rows],
+                "trigger_event_ids": [n.trigger_event_id for n in rows],
+                "statuses": [n.status for n in rows],
+                "sends": [n.send for n in rows],
+                "to_addresses": [n.to_address for n in rows],
+                "ats": [n.at for n in rows],
+                "reasons": [n.reason for n in rows],
+                "details": [n.detail for n in rows],
             },
         )
-        return added is not None
+        return set(added)
 
     async def claim_sends(self, now: datetime, limit: int) -> list[ClaimedSend]:
         """Due pending emails no other sender holds, marked `sending` (the attempt recorded)."""
@@ -436,7 +430,15 @@ class PostgresNotifyStore:
         )
         return [dict(r._mapping) for r in rows]
 
-    async def count(self, counters: Sequence[tuple[str, str]]) -> None:
-        """Add one to each (journey, counter)."""
-        for journey, counter in counters:
-            await self._connection.execute(_COUNT, {"journey": journey, "counter": counter})
+    async def count(self, counters: Iterable[tuple[str, str]]) -> None:
+        """Add one to each (journey, counter), as often as it is listed."""
+        totals = sorted(Counter(counters).items())  # rows locked in one order
+        if totals:
+            await self._connection.execute(
+                _COUNT,
+                {
+                    "journeys": [journey for (journey, _), _ in totals],
+                    "counters": [counter for (_, counter), _ in totals],
+                    "counts": [n for _, n in totals],
+                },
+            )

@@ -30,7 +30,7 @@ class WakeUps:
         *,
         relay_wakeup: asyncio.Event,
         sender_wakeup: asyncio.Event,
-        batch_size: int = 100,
+        batch_size: int = 500,  # as many as a consumer's batch: few statements per customer
         poll_seconds: float = 0.5,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
