@@ -124,16 +124,19 @@ class Catalog:
 
     journeys: Mapping[str, Journey]
     trigger_types: frozenset[str] = field(init=False)
+    triggered_by: Mapping[str, tuple[Journey, ...]] = field(init=False)
+    """Event type -> the journeys one of whose triggers is of that type, in catalog order."""
     fact_types: frozenset[str] = field(init=False)
     """Event types some journey's exit_when, goal or wait_until reads: kept as facts."""
     max_trigger_age: timedelta = field(init=False)
 
     def __post_init__(self) -> None:
         journeys = dict(sorted(self.journeys.items()))
-        triggers: set[str] = set()
+        triggered_by: dict[str, list[Journey]] = {}
         facts: set[str] = set()
         for journey in journeys.values():
-            triggers.update(journey.trigger_types)
+            for event_type in journey.trigger_types:
+                triggered_by.setdefault(event_type, []).append(journey)
             facts.update(m.event for m in journey.exit_when)
             if journey.goal is not None:
                 facts.add(journey.goal.event)
@@ -142,7 +145,10 @@ class Catalog:
                     facts.add(step.wait_until.event.event)
         oldest = max((j.max_trigger_age for j in journeys.values()), default=timedelta(0))
         object.__setattr__(self, "journeys", journeys)
-        object.__setattr__(self, "trigger_types", frozenset(triggers))
+        object.__setattr__(self, "trigger_types", frozenset(triggered_by))
+        object.__setattr__(
+            self, "triggered_by", {t: tuple(found) for t, found in triggered_by.items()}
+        )
         object.__setattr__(self, "fact_types", frozenset(facts))
         object.__setattr__(self, "max_trigger_age", oldest)
 

@@ -96,8 +96,9 @@ def on_event(
     work = _Work(catalog, state, recipient, now, policy)
     # An event from before an erasure is the erased customer's past, still in flight: ignored.
     if state.erased_at is None or event.occurred_at > state.erased_at:
-        work.learn(event)
-        work.enter(event)
+        payload = event.model_dump(mode="json")  # once: facts and triggers read it
+        work.learn(event, payload)
+        work.enter(event, payload)
     work.advance()
     return work.decision()
 
@@ -236,14 +237,14 @@ class _Work:
 
     # Inputs
 
-    def learn(self, event: LifecycleEvent) -> None:
-        """Keep what later decisions may need: consent, and the facts journeys read."""
+    def learn(self, event: LifecycleEvent, payload: dict[str, Any]) -> None:
+        """Keep what later decisions may need: consent, and the facts journeys read
+        (`payload`: the event as JSON)."""
         if event.type == "consent_changed":
             fact = ConsentFact(status=event.status, at=event.occurred_at, event_id=event.event_id)
             if self.consent is None or fact.key > self.consent.key:
                 self.consent = fact
         if event.type in self.catalog.fact_types and event.event_id not in self.fact_ids:
-            payload = event.model_dump(mode="json")
             self.facts.append(
                 Fact(
                     type=event.type,
@@ -254,16 +255,17 @@ class _Work:
             )
             self.fact_ids.add(event.event_id)
 
-    def enter(self, event: LifecycleEvent) -> None:
-        """Start a run of every journey this event triggers, as re-entry allows."""
-        if event.type not in self.catalog.trigger_types:
+    def enter(self, event: LifecycleEvent, payload: dict[str, Any]) -> None:
+        """Start a run of every journey this event triggers, as re-entry allows (`payload`:
+        the event as JSON)."""
+        journeys = self.catalog.triggered_by.get(event.type, ())
+        if not journeys:
             return
         if getattr(event, "historical", False):  # a past order: history, news for no journey
             return
-        payload = event.model_dump(mode="json")
         roots = self._roots(event=payload)
-        for journey in self.catalog.journeys.values():
-            if not journey.enabled or event.type not in journey.trigger_types:
+        for journey in journeys:
+            if not journey.enabled:
                 continue
             if self.now - event.occurred_at > journey.max_trigger_age:
                 continue
