@@ -144,16 +144,24 @@ class RunJourneys:
     async def _refresh_recipients(store: PostgresNotifyStore, items: Sequence[Item]) -> set[str]:
         """Keep the newer profiles and the scores; the customers whose copy changed."""
         updated: set[str] = set()
+        # Snapshots are kept together, the newest per customer, until another kind of record
+        # comes (which must see them stored first).
+        snapshots: dict[str, tuple[int, bytes]] = {}
         for item in items:
-            if isinstance(item, ProfileChange):
-                if item.raw is None:
-                    await store.forget_recipients([item.customer_id])
-                    updated.add(item.customer_id)
-                elif await store.save_profile(item.customer_id, item.revision, item.raw):
-                    updated.add(item.customer_id)
+            if isinstance(item, ProfileChange) and item.raw is not None:
+                held = snapshots.get(item.customer_id)
+                if held is None or held[0] < item.revision:
+                    snapshots[item.customer_id] = (item.revision, item.raw)
+                continue
+            updated |= await store.save_profiles(snapshots)
+            snapshots.clear()
+            if isinstance(item, ProfileChange):  # a tombstone
+                await store.forget_recipients([item.customer_id])
+                updated.add(item.customer_id)
             elif isinstance(item, ScoresChange) and item.raw is not None:
                 await store.save_scores(item.customer_id, item.raw)
                 updated.add(item.customer_id)
+        updated |= await store.save_profiles(snapshots)
         return updated
 
 

@@ -48,9 +48,10 @@ _RECIPIENTS = text(
     "SELECT customer_id, CAST(profile AS text) AS profile, CAST(scores AS text) AS scores, "
     "tracking FROM notify.recipients WHERE customer_id = ANY(CAST(:ids AS text[]))"
 )
-_SAVE_PROFILE = text(
+_SAVE_PROFILES = text(
     "INSERT INTO notify.recipients AS r (customer_id, profile_revision, profile) "
-    "VALUES (:id, :revision, CAST(:profile AS json)) ON CONFLICT (customer_id) DO UPDATE "
+    "SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:revisions AS bigint[]), "
+    "CAST(:profiles AS json[])) ON CONFLICT (customer_id) DO UPDATE "
     "SET profile_revision = excluded.profile_revision, profile = excluded.profile "
     "WHERE r.profile_revision IS NULL OR r.profile_revision < excluded.profile_revision "
     "RETURNING customer_id"
@@ -282,12 +283,21 @@ class PostgresNotifyStore:
             for r in rows
         }
 
-    async def save_profile(self, customer_id: str, revision: int, raw: bytes) -> bool:
-        """Keep the snapshot if it is newer than the one held; True if it was."""
-        stored = await self._connection.scalar(
-            _SAVE_PROFILE, {"id": customer_id, "revision": revision, "profile": raw.decode()}
+    async def save_profiles(self, snapshots: Mapping[str, tuple[int, bytes]]) -> set[str]:
+        """Keep each customer's snapshot (revision, JSON) if it is newer than the one held;
+        the customers whose snapshot was kept."""
+        if not snapshots:
+            return set()
+        ordered = sorted(snapshots.items())  # rows locked in one order
+        stored = await self._connection.scalars(
+            _SAVE_PROFILES,
+            {
+                "ids": [c for c, _ in ordered],
+                "revisions": [revision for _, (revision, _) in ordered],
+                "profiles": [raw.decode() for _, (_, raw) in ordered],
+            },
         )
-        return stored is not None
+        return set(stored)
 
     async def save_scores(self, customer_id: str, raw: bytes) -> None:
         await self._connection.execute(_SAVE_SCORES, {"id": customer_id, "scores": raw.decode()})
