@@ -1,7 +1,7 @@
 """Notify benchmark: journey decisions, SMTP delivery and crashes, through real processes.
 
-    .venv/bin/python -m bench.notify.run [--customers 100000] [--crash-customers 20000]
-        [--reminder-wait 90] [--profile]
+    .venv/bin/python -m bench.notify.run [--customers 100000] [--delivery-customers 20000]
+        [--crash-customers 20000] [--reminder-wait 90] [--profile]
 
 It starts a local Kafka broker, a durable PostgreSQL and Mailpit (keeping every message) on free
 loopback ports, with data in a temporary folder, and runs notify as a real process
@@ -11,25 +11,29 @@ hours are off (RETAIN_NOTIFY_MARKETING_CAPS / RETAIN_NOTIFY_QUIET_HOURS = none),
 neither holds a reminder back. Every customer's profile (bench/scoring/shop.py: 2.3 KB, two in
 three opted in to marketing email) is produced to profiles.v1 and stored by notify first.
 
-1. Decisions: one cart_activity per customer produced to lifecycle.v1 while notify is stopped,
-   then notify started; measured from the first to the last run entered (notify's
-   journey_counts, polled): each one decision (enter, and schedule the wait).
-2. Delivery: the reminders come due together `--reminder-wait` after the cart changes; measured
-   from that moment to the last email recorded `sent`: each customer's wake-up decision (send,
-   or suppress without consent, and schedule the next wait), then SMTP delivery to Mailpit.
-   Mailpit's API then shows whether every email arrived once (count and distinct Message-IDs).
-3. Crashes: `--crash-customers` more customers' cart changes, due over `--crash-spread`
+In this order (the decisions' reminders would come due after the run, and are never sent):
+
+1. Delivery: `--delivery-customers` customers' cart changes, made `--reminder-wait` minus a
+   few seconds ago, so that their reminders all come due together a few seconds after notify
+   entered the runs; measured from that moment to the last email recorded `sent`: each
+   customer's wake-up decision (send, or suppress without consent, and schedule the next
+   wait), then SMTP delivery to Mailpit. Mailpit's API then shows whether every email arrived
+   once (count and distinct Message-IDs).
+2. Crashes: `--crash-customers` more customers' cart changes, due over `--crash-spread`
    seconds, while notify is SIGKILLed `--kills` times at random moments and restarted at once.
    Once everything settled (rows a killed sender left `sending` become `uncertain` after the
    send lease), every reminder the journey intends must have arrived exactly once (Mailpit, by
    Message-ID) or be recorded `uncertain`: duplicates and lost emails must be zero.
+3. Decisions: `--customers` customers' cart_activity produced to lifecycle.v1 while notify is
+   stopped, then notify started; measured from the first to the last run entered (notify's
+   journey_counts, polled): each one decision (enter, and schedule the wait).
 
 CPU seconds are metered per party over each measured window: notify (every process, a killed
 one up to its kill), Kafka, PostgreSQL (all its processes), Mailpit, this benchmark (the load
 generator: producer, pollers, Mailpit API) and the rest of the machine. Before each scenario
 it waits for the machine to be quiet, and the scenarios run holding the benchmarks' lock, so
 two benchmarks never measure each other. `--profile` runs notify under cProfile for the first
-two scenarios and prints where its time goes instead of writing results.
+and last scenarios and prints where its time goes instead of writing results.
 
 Results go to the terminal and to bench/notify/results.md. Everything started is stopped at the
 end, also on Ctrl-C or failure.
@@ -423,8 +427,9 @@ async def feed_profiles(
 
 def decisions(
     stack: Stack, shop: Sequence[Customer], wait: timedelta, args: argparse.Namespace
-) -> tuple[Outcome, datetime]:
-    """Scenario 1; returns its outcome and when the reminders come due."""
+) -> Outcome:
+    """Scenario 1: runs entered from a backlog of cart changes. It ends before their reminders
+    come due, and notify is stopped then: none of them is sent."""
     stack.notify.stop()
     stack.wait_until_quiet(args.quiet_wait)
     changed_at = datetime.now(UTC)
@@ -457,9 +462,10 @@ def decisions(
     seconds = ended - started
     rate = made / seconds
     log(f"decisions: {rate:,.0f}/s ({made:,} in {seconds:.1f}s); cores {cores_text(cores)}")
+    stack.notify.stop()
     if seconds_until(due) < 0:
         log("warning: the reminders came due before the decisions were made; raise --reminder-wait")
-    outcome = Outcome(
+    return Outcome(
         scenario=f"Decisions: {len(shop):,} customers' cart_activity on lifecycle.v1 (backlog), "
         "1 notify process",
         target=f">= {DECISIONS_TARGET:,} decisions/s",
@@ -468,14 +474,20 @@ def decisions(
         per_item=f"{meter.used['notify'] / made * 1e6:,.0f} µs/decision",
         passed=rate >= DECISIONS_TARGET,
     )
-    return outcome, due
 
 
 def delivery(
-    stack: Stack, shop: Sequence[Customer], intended: set[str], due: datetime, timeout: float
+    stack: Stack, shop: Sequence[Customer], intended: set[str], args: argparse.Namespace
 ) -> Outcome:
-    """Scenario 2: from the moment every reminder is due to the last one sent."""
-    log(f"delivery: {len(shop):,} reminders come due in {seconds_until(due):.0f}s")
+    """Scenario 2: cart changes made long enough ago that their reminders all come due a few
+    seconds after notify entered the runs; from that moment to the last reminder sent."""
+    stack.wait_until_quiet(args.quiet_wait)
+    lead = timedelta(seconds=10 + len(shop) / 2000)  # time to enter the runs first
+    due = datetime.now(UTC) + lead
+    changed_at = due - timedelta(seconds=args.reminder_wait)
+    log(f"delivery: producing {len(shop):,} cart changes, their reminders due in {lead}")
+    asyncio.run(produce(stack.settings, LIFECYCLE, keyed(cart_change(c, changed_at) for c in shop)))
+    timeout = args.timeout
     time.sleep(max(0.0, seconds_until(due)))
     meter = stack.meter()
     meter.start()
@@ -636,21 +648,24 @@ def write_results(
         "cart_reminder_1. Marketing caps and quiet hours are off "
         "(RETAIN_NOTIFY_MARKETING_CAPS=none, RETAIN_NOTIFY_QUIET_HOURS=none) so that neither "
         "holds a reminder back (with one reminder per customer no cap would bind anyway).",
-        f"- Customers: {args.customers:,} (scenarios 1 and 2) and {args.crash_customers:,} "
-        "(scenario 3) of the synthetic shop of bench/scoring/shop.py; each one's profiles.v1 "
-        "snapshot (~2.3 KB, revision 1, two in three opted in to marketing email) is produced "
-        "straight to profiles.v1 and stored by notify before anything is measured, and each "
-        "one's cart_activity (two products) straight to lifecycle.v1, keyed by customer id "
-        "(instead of through ingest and profile: those are benchmarked on their own). Only the "
-        "opted-in customers get a reminder; the others' are suppressed (`no_consent`).",
+        f"- Customers: {args.delivery_customers:,} (delivery), {args.crash_customers:,} "
+        f"(crashes) and {args.customers:,} (decisions) of the synthetic shop of "
+        "bench/scoring/shop.py; each one's profiles.v1 snapshot (~2.3 KB, revision 1, two in "
+        "three opted in to marketing email) is produced straight to profiles.v1 and stored by "
+        "notify before anything is measured, and each one's cart_activity (two products) "
+        "straight to lifecycle.v1, keyed by customer id (instead of through ingest and profile: "
+        "those are benchmarked on their own). Only the opted-in customers get a reminder; the "
+        "others' are suppressed (`no_consent`). The scenarios run in the order delivery, "
+        "crashes, decisions: the decisions' reminders would come due after the run.",
         "- Decisions: the cart changes are produced while notify is stopped, then notify "
         "starts and works through the backlog. A decision is one call of the journey engine "
         "whose outcome notify stored: here a cart change entering the customer's run (enter, "
         "and schedule the wait), counted by notify's `entered` counter "
         "(notify.journey_counts), polled every 50 ms; measured from the first poll that sees "
         "runs entered to the one that sees the last.",
-        "- Delivery: every reminder comes due at the same moment (the cart changes' time + "
-        "the wait); measured from that moment to the last reminder recorded `sent` (its "
+        "- Delivery: the cart changes are dated so that every reminder comes due at the same "
+        "moment, a few seconds after they are produced (notify enters the runs meanwhile); "
+        "measured from that moment to the last reminder recorded `sent` (its "
         "`updated_at` in notify.notifications), so it includes the wake-up decisions (send, or "
         "suppress, and schedule the next wait), composing each email, SMTP and recording the "
         "answer. Then Mailpit's API lists every message: each intended reminder's Message-ID "
@@ -681,16 +696,17 @@ def write_results(
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=100_000, help="scenarios 1 and 2")
-    parser.add_argument("--crash-customers", type=int, default=20_000, help="scenario 3")
+    parser.add_argument("--customers", type=int, default=100_000, help="decisions")
+    parser.add_argument("--delivery-customers", type=int, default=20_000, help="delivery")
+    parser.add_argument("--crash-customers", type=int, default=20_000, help="crashes")
     parser.add_argument(
         "--reminder-wait",
         type=float,
         default=90,
         help="seconds: the abandoned cart's first wait (4h shipped); longer than scenario 1",
     )
-    parser.add_argument("--crash-spread", type=float, default=30, help="seconds, scenario 3")
-    parser.add_argument("--kills", type=int, default=3, help="SIGKILLs in scenario 3")
+    parser.add_argument("--crash-spread", type=float, default=30, help="seconds, crashes")
+    parser.add_argument("--kills", type=int, default=3, help="SIGKILLs")
     parser.add_argument("--seed", type=int, default=2026, help="when the kills come")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per step at most")
     parser.add_argument(
@@ -702,7 +718,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="run notify under cProfile (scenarios 1 and 2) and print where its time goes",
+        help="run notify under cProfile (delivery, decisions) and print where its time goes",
     )
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "results.md")
     return parser.parse_args()
@@ -712,10 +728,13 @@ def main() -> int:
     args = parse_args()
     outcomes: list[Outcome] = []
     info: dict[str, str] = {}
+    summaries: list[tuple[str, str]] = []
     now = datetime.now(UTC)
-    shop = customers(args.customers, now)
-    crash_shop = [] if args.profile else customers(args.crash_customers, now, first=len(shop))
-    profiles = [profile(c, now) for c in [*shop, *crash_shop]]
+    delivery_shop = customers(args.delivery_customers, now)
+    crash_count = 0 if args.profile else args.crash_customers
+    crash_shop = customers(crash_count, now, first=len(delivery_shop))
+    decision_shop = customers(args.customers, now, first=len(delivery_shop) + crash_count)
+    profiles = [profile(c, now) for c in [*delivery_shop, *crash_shop, *decision_shop]]
     intended = {p.customer_id for p in profiles if gets_reminder(p)}
     with stopped_on_sigterm(), tempfile.TemporaryDirectory(prefix="retain-bench-notify-") as tmp:
         workdir = Path(tmp)
@@ -732,6 +751,7 @@ def main() -> int:
         settings = settings_for(kafka, postgres)
         notify = NotifyProcesses(notify_env(settings, mailpit, journeys), workdir, args.profile)
         stack = Stack(kafka, postgres, mailpit, settings, notify)
+        files = notify.profile_files
         try:
             log(f"working in {workdir}; starting Kafka, PostgreSQL and Mailpit")
             kafka.start()
@@ -742,14 +762,13 @@ def main() -> int:
                 notify.start()
                 log(f"producing {len(profiles):,} profiles to profiles.v1")
                 asyncio.run(feed_profiles(stack, keyed(profiles), args.timeout))
-                outcome, due = decisions(stack, shop, timedelta(seconds=args.reminder_wait), args)
-                outcomes.append(outcome)
-                mine = {c.customer_id for c in shop} & intended
-                outcomes.append(delivery(stack, shop, mine, due, args.timeout))
+                mine = {c.customer_id for c in delivery_shop} & intended
+                outcomes.append(delivery(stack, delivery_shop, mine, args))
                 if crash_shop:
                     mine = {c.customer_id for c in crash_shop} & intended
                     outcomes.append(crashes(stack, crash_shop, mine, args))
-                notify.stop()
+                wait = timedelta(seconds=args.reminder_wait)
+                outcomes.append(decisions(stack, decision_shop, wait, args))
             info = machine(PACKAGES)
             with contextlib.suppress(Exception):
                 info["postgresql"] = asyncio.run(postgres_version(postgres))
@@ -764,15 +783,16 @@ def main() -> int:
             with contextlib.suppress(Exception):
                 postgres.stop()
             kafka.stop()
+            if args.profile:  # the profiles are in the temporary folder
+                summaries.append(("own time by part", own_time_by_part(files, NOTIFY_PARTS)))
+                for sort in ("tottime", "cumulative"):
+                    summaries.append((f"by {sort}", profile_summary(files, limit=45, sort=sort)))
     print()
     print("\n".join(table(outcomes)))
-    if args.profile:
-        print("\nWhere notify spends its time (own time by part):\n")
-        print(own_time_by_part(notify.profile_files, NOTIFY_PARTS))
-        for sort in ("tottime", "cumulative"):
-            print(f"\nBy {sort}:\n")
-            print(profile_summary(notify.profile_files, limit=40, sort=sort))
-    elif str(args.output) != "-":
+    for title, summary in summaries:
+        print(f"\nWhere notify spends its time ({title}):\n")
+        print(summary)
+    if not args.profile and str(args.output) != "-":
         write_results(args.output, outcomes, info, args)
         log(f"wrote {args.output}")
     return 0 if outcomes and all(o.passed for o in outcomes) else 1
