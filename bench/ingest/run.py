@@ -66,7 +66,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 LOADGEN_DIR = BENCH_DIR / "loadgen"
 
 # The targets on a 2-core machine with Kafka on the same machine.
-SINGLE_TARGET_EVENTS_PER_SECOND = 3_000
+SINGLE_TARGET_EVENTS_PER_SECOND = 3_500
 BATCH_TARGET_EVENTS_PER_SECOND = 50_000
 LATENCY_TARGET_P99_MS = 25.0
 LATENCY_RATE = 1_000
