@@ -96,13 +96,13 @@ from bench.notify.workload import (
     shortened_journeys,
 )
 from bench.scoring.shop import Customer, customers
+from schemas.journey_v1 import parse_duration
 from schemas.topics import LIFECYCLE, PROFILES
 from services.devstack.kafka import LocalKafka
 from services.devstack.mailpit import MAILPIT_VERSION, LocalMailpit
 from services.devstack.ports import free_port
 from services.devstack.postgres import LocalPostgres
 from services.notify.email import message_id_for
-from services.notify.sender import SenderSettings
 from services.notify.settings import NotifySettings
 from services.runtime.kafka import ensure_topics
 from services.runtime.settings import ServiceSettings
@@ -126,6 +126,7 @@ NOTIFY_PARTS = (
 )
 # Mailpit keeps every message (it keeps the newest 500 by default).
 MAILPIT_OPTIONS = ("--max=0",)
+SEND_LEASE = "15s"  # how soon a killed sender's emails are uncertain (2 minutes by default)
 # The From domain of notify's emails by default: the right-hand side of their Message-IDs.
 MESSAGE_DOMAIN = NotifySettings.model_fields["mail_from"].default.rpartition("@")[2].rstrip(">")
 
@@ -226,6 +227,7 @@ def notify_env(settings: ServiceSettings, mailpit: LocalMailpit, journeys: Path)
         "RETAIN_NOTIFY_JOURNEYS_DIR": str(journeys),
         "RETAIN_NOTIFY_MARKETING_CAPS": "none",
         "RETAIN_NOTIFY_QUIET_HOURS": "none",
+        "RETAIN_NOTIFY_SEND_LEASE": SEND_LEASE,
     }
 
 
@@ -563,7 +565,7 @@ def crashes(
         stack.notify.start()
     last_kill = datetime.now(UTC)
     ids = [c.customer_id for c in shop]
-    lease = SenderSettings().lease
+    lease = parse_duration(SEND_LEASE)
     due_by = started + timedelta(seconds=5 + spread + 1)
 
     async def settle() -> tuple[Delivered, float]:
@@ -673,8 +675,8 @@ def write_results(
         f"- Crashes: cart changes due over {args.crash_spread:.0f} s, produced while notify "
         f"runs; notify SIGKILLed {args.kills} times at random moments (seed {args.seed}) in "
         "that span and restarted at once each time. A reminder a killed sender left `sending` "
-        f"becomes `uncertain` once the send lease ({SenderSettings().lease.total_seconds():.0f} "
-        "s) has passed, and is not sent again (marketing). Checked once nothing is left "
+        f"becomes `uncertain` once the send lease ({SEND_LEASE}, RETAIN_NOTIFY_SEND_LEASE) "
+        "has passed, and is not sent again (marketing). Checked once nothing is left "
         "pending: duplicates = copies of a Message-ID beyond the first; lost = intended "
         "reminders neither arrived nor `uncertain` (nor still pending). CPU is metered up to "
         "the moment only the rows waiting for the lease remained.",

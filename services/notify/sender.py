@@ -20,6 +20,12 @@ never; receivers can tell the copies apart); marketing email is not. Both are pu
 A live sender never holds a row past its lease: it gives up on deliveries still unfinished
 after three quarters of it (a slow server: tried again later, as after a timeout) and records
 the answers in the last quarter, so no other process takes an email that is being sent.
+
+Throughput: each process runs `lanes` (2) claim-deliver-record loops side by side over one
+pool of SMTP connections, so the connections keep working while a lane waits for PostgreSQL;
+a lane claims small batches (`batch_size`, 32) and records a batch's answers with one
+statement. What a crash can leave uncertain is what the lanes hold: at most lanes x
+batch_size emails.
 """
 
 import asyncio
@@ -42,7 +48,13 @@ from services.notify.smtp import (
     TemporaryFailure,
     backoff,
 )
-from services.notify.store import PostgresNotifyStore, StoredRecipient, send_from_json
+from services.notify.store import (
+    PostgresNotifyStore,
+    SendOutcome,
+    SendRetry,
+    StoredRecipient,
+    send_from_json,
+)
 from services.runtime.crash_points import crash_point
 from services.runtime.failures import is_transient
 from services.runtime.messages import OutboxMessage
@@ -64,7 +76,8 @@ class Delivery(Protocol):
 
 @dataclass(frozen=True)
 class SenderSettings:
-    batch_size: int = 100
+    batch_size: int = 32
+    lanes: int = 2
     max_attempts: int = MAX_ATTEMPTS
     lease: timedelta = timedelta(minutes=2)
     poll_seconds: float = 0.5
@@ -102,10 +115,15 @@ class Sender:
         self._clock = clock
 
     async def run(self, stop: asyncio.Event) -> None:
+        lanes = [self._lane(stop, recovers=(n == 0)) for n in range(self._settings.lanes)]
+        await asyncio.gather(*lanes)
+
+    async def _lane(self, stop: asyncio.Event, *, recovers: bool) -> None:
         failures = 0
         while not stop.is_set():
             try:
-                await self.recover_stale()
+                if recovers:
+                    await self.recover_stale()
                 sent = await self.run_once()
                 failures = 0
             except Exception as error:
@@ -185,47 +203,46 @@ class Sender:
         results: dict[str, DeliveryResult],  # by notification id
         now: datetime,
     ) -> None:
+        outcomes: list[SendOutcome] = []
+        retries: list[SendRetry] = []
+        bounced: list[tuple[str, str]] = []  # address, the server's answer
         messages: list[OutboxMessage] = []
+        for item in claimed:
+            send = item.send
+            reason = suppressed.get(send.to.lower())
+            if reason is not None:
+                outcomes.append(SendOutcome(send.notification_id, "suppressed", reason=reason))
+                messages.append(notification_message(send.held_back(reason, now)))
+                continue
+            result = results[send.notification_id]
+            if isinstance(result, Delivered):
+                message_id = self._message_id_for(send.notification_id)
+                outcomes.append(SendOutcome(send.notification_id, "sent", message_id=message_id))
+                messages.append(notification_message(send.sent(now, message_id)))
+            elif isinstance(result, HardBounce):
+                outcomes.append(SendOutcome(send.notification_id, "bounced", detail=result.text))
+                bounced.append((send.to, result.text))
+                messages.append(
+                    notification_message(
+                        send.bounced(hard=True, code=result.code, text=result.text, at=now)
+                    )
+                )
+            elif item.attempts >= self._settings.max_attempts:
+                outcomes.append(SendOutcome(send.notification_id, "failed", detail=result.text))
+                messages.append(
+                    notification_message(
+                        send.bounced(hard=False, code=result.code, text=result.text, at=now)
+                    )
+                )
+            else:
+                due = now + backoff(item.attempts)
+                retries.append(SendRetry(send.notification_id, due, result.text))
         async with self._engine.begin() as connection:
             store = PostgresNotifyStore(connection)
-            for item in claimed:
-                send = item.send
-                reason = suppressed.get(send.to.lower())
-                if reason is not None:
-                    await store.finish_send(send.notification_id, "suppressed", now, reason=reason)
-                    messages.append(notification_message(send.held_back(reason, now)))
-                    continue
-                result = results[send.notification_id]
-                message_id = self._message_id_for(send.notification_id)
-                if isinstance(result, Delivered):
-                    await store.finish_send(
-                        send.notification_id, "sent", now, message_id=message_id
-                    )
-                    messages.append(notification_message(send.sent(now, message_id)))
-                elif isinstance(result, HardBounce):
-                    await store.finish_send(
-                        send.notification_id, "bounced", now, detail=result.text
-                    )
-                    await store.suppress(send.to, "hard_bounce", result.text, now)
-                    messages.append(
-                        notification_message(
-                            send.bounced(hard=True, code=result.code, text=result.text, at=now)
-                        )
-                    )
-                elif isinstance(result, TemporaryFailure):
-                    if item.attempts >= self._settings.max_attempts:
-                        await store.finish_send(
-                            send.notification_id, "failed", now, detail=result.text
-                        )
-                        messages.append(
-                            notification_message(
-                                send.bounced(hard=False, code=result.code, text=result.text, at=now)
-                            )
-                        )
-                    else:
-                        await store.retry_send(
-                            send.notification_id, now + backoff(item.attempts), result.text
-                        )
+            await store.finish_sends(outcomes, now)
+            await store.retry_sends(retries, now)
+            for address, answer in bounced:
+                await store.suppress(address, "hard_bounce", answer, now)
             await self._outbox.enqueue(connection, messages)
         if messages:
             self._relay_wakeup.set()
@@ -235,16 +252,21 @@ class Sender:
         now = self._clock()
         async with self._engine.begin() as connection:
             store = PostgresNotifyStore(connection)
-            stale = await store.stale_sends(now - self._settings.lease)
-            messages = []
-            for row in stale:
-                send = send_from_json(row.send)
-                if send.retried_when_uncertain:
-                    await store.retry_send(send.notification_id, now, "uncertain: sent again")
-                else:
-                    await store.finish_send(send.notification_id, "uncertain", now)
-                message_id = self._message_id_for(send.notification_id)
-                messages.append(notification_message(send.uncertain(message_id, now)))
+            stale = [
+                send_from_json(row.send)
+                for row in await store.stale_sends(now - self._settings.lease)
+            ]
+            again = [s for s in stale if s.retried_when_uncertain]
+            await store.retry_sends(
+                [SendRetry(s.notification_id, now, "uncertain: sent again") for s in again], now
+            )
+            await store.finish_sends(
+                [SendOutcome(s.notification_id, "uncertain") for s in stale if s not in again], now
+            )
+            messages = [
+                notification_message(s.uncertain(self._message_id_for(s.notification_id), now))
+                for s in stale
+            ]
             await self._outbox.enqueue(connection, messages)
         if messages:
             log.warning("sends left uncertain by a stopped sender", extra={"count": len(stale)})

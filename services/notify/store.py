@@ -114,14 +114,21 @@ _STALE_SENDS = text(
     "WHERE status = 'sending' AND updated_at < :before ORDER BY updated_at "
     "FOR UPDATE SKIP LOCKED"
 )
-_FINISH_SEND = text(
-    "UPDATE notify.notifications SET status = :status, updated_at = :at, "
-    "message_id = coalesce(:message_id, message_id), reason = coalesce(:reason, reason), "
-    "detail = coalesce(:detail, detail) WHERE notification_id = :id"
+_FINISH_SENDS = text(
+    "UPDATE notify.notifications AS n SET status = o.status, updated_at = :at, "
+    "message_id = coalesce(o.message_id, n.message_id), reason = coalesce(o.reason, n.reason), "
+    "detail = coalesce(o.detail, n.detail) "
+    "FROM unnest(CAST(:ids AS text[]), CAST(:statuses AS text[]), CAST(:message_ids AS text[]), "
+    "CAST(:reasons AS text[]), CAST(:details AS text[])) "
+    "AS o(notification_id, status, message_id, reason, detail) "
+    "WHERE n.notification_id = o.notification_id"
 )
-_RETRY_SEND = text(
-    "UPDATE notify.notifications SET status = 'pending', due_at = :due_at, detail = :detail, "
-    "updated_at = :due_at WHERE notification_id = :id"
+_RETRY_SENDS = text(
+    "UPDATE notify.notifications AS n SET status = 'pending', due_at = r.due_at, "
+    "detail = r.detail, updated_at = :at "
+    "FROM unnest(CAST(:ids AS text[]), CAST(:due_ats AS timestamptz[]), "
+    "CAST(:details AS text[])) AS r(notification_id, due_at, detail) "
+    "WHERE n.notification_id = r.notification_id"
 )
 _JOURNEY_COUNTS = text("SELECT journey, counter, count AS n FROM notify.journey_counts")
 _EMAIL_COUNTS = text(
@@ -189,6 +196,24 @@ class ClaimedSend:
     kind: str
     attempts: int
     send: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    """How an email ended: sent, bounced, failed, suppressed or uncertain."""
+
+    notification_id: str
+    status: str
+    message_id: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendRetry:
+    notification_id: str
+    due_at: datetime
+    detail: str
 
 
 def send_to_json(send: Send) -> str:
@@ -372,31 +397,34 @@ class PostgresNotifyStore:
         rows = await self._connection.execute(_STALE_SENDS, {"before": before})
         return [ClaimedSend(r.kind, 0, orjson.loads(r.send)) for r in rows]
 
-    async def finish_send(
-        self,
-        notification_id: str,
-        status: str,
-        at: datetime,
-        *,
-        message_id: str | None = None,
-        reason: str | None = None,
-        detail: str | None = None,
-    ) -> None:
+    async def finish_sends(self, outcomes: Sequence[SendOutcome], at: datetime) -> None:
+        """Record how each email ended, all with one statement."""
+        if not outcomes:
+            return
         await self._connection.execute(
-            _FINISH_SEND,
+            _FINISH_SENDS,
             {
-                "id": notification_id,
-                "status": status,
                 "at": at,
-                "message_id": message_id,
-                "reason": reason,
-                "detail": detail,
+                "ids": [o.notification_id for o in outcomes],
+                "statuses": [o.status for o in outcomes],
+                "message_ids": [o.message_id for o in outcomes],
+                "reasons": [o.reason for o in outcomes],
+                "details": [None if o.detail is None else o.detail[:1000] for o in outcomes],
             },
         )
 
-    async def retry_send(self, notification_id: str, due_at: datetime, detail: str) -> None:
+    async def retry_sends(self, retries: Sequence[SendRetry], at: datetime) -> None:
+        """Put emails back to `pending`, each due again at its own time."""
+        if not retries:
+            return
         await self._connection.execute(
-            _RETRY_SEND, {"id": notification_id, "due_at": due_at, "detail": detail[:1000]}
+            _RETRY_SENDS,
+            {
+                "at": at,
+                "ids": [r.notification_id for r in retries],
+                "due_ats": [r.due_at for r in retries],
+                "details": [r.detail[:1000] for r in retries],
+            },
         )
 
     async def cancel_pending(self, customer_id: str, at: datetime) -> list[NotificationSuppressed]:

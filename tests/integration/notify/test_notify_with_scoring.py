@@ -1,6 +1,7 @@
 """Journeys that react to scoring: a customer's second order makes scoring move them up the
-loyalty ladder (segment_changed on lifecycle.v1), and notify congratulates them on the new
-step, once, with what it brings; the post-purchase thank-you of each order goes too."""
+loyalty ladder (segment_changed on lifecycle.v1, customer -> client), and notify congratulates
+them on the new step, once, with what it brings; the post-purchase thank-you of each order
+goes too."""
 
 import uuid
 from collections.abc import Iterator
@@ -33,19 +34,36 @@ async def test_a_second_order_moves_the_customer_up_the_ladder_and_notify_congra
     now = datetime.now(UTC)
     user = f"regular-{uuid.uuid4().hex[:6]}"
     address, customer_id = f"{user}@shop.example", customer_id_for(("user", user))
+    yesterday = (now - timedelta(hours=26)).isoformat()
     await storefront.send(
-        [
-            shopper(user, now),
-            order(user, f"{user}-o1", 80.0, timestamp=(now - timedelta(hours=26)).isoformat()),
-            order(user, f"{user}-o2", 120.0, timestamp=(now - timedelta(hours=1)).isoformat()),
-        ]
+        [shopper(user, now), order(user, f"{user}-o1", 80.0, timestamp=yesterday)]
+    )
+
+    async def scored_as_customer() -> bool:
+        # A customer scoring first sees with two orders is not a move up the ladder: the second
+        # order must come once they stand on the first step.
+        async with httpx.AsyncClient(timeout=30) as client:
+            answer = await client.get(f"{scoring.url}/v1/scores/{customer_id}", headers=ADMIN)
+        return answer.status_code == 200 and answer.json()["ladder_step"] == "customer"
+
+    await wait_for(scored_as_customer, seconds=60)
+    await storefront.send(
+        [order(user, f"{user}-o2", 120.0, timestamp=(now - timedelta(hours=1)).isoformat())]
     )
 
     async def congratulated() -> list[dict[str, str]]:
         found = await inbox.messages_to(address)
         return [m for m in found if "Regular" in m["Subject"]]
 
-    [message] = await wait_for(congratulated, seconds=90)
+    try:
+        [message] = await wait_for(congratulated, seconds=90)
+    except AssertionError:  # say what scoring and notify made of the customer
+        async with httpx.AsyncClient(timeout=30) as client:
+            scores = await client.get(f"{scoring.url}/v1/scores/{customer_id}", headers=ADMIN)
+            emails = await client.get(
+                f"{notify.url}/v1/customers/{customer_id}/notifications", headers=ADMIN
+            )
+        raise AssertionError(f"no congratulations: {scores.text} {emails.text}") from None
     assert message["Subject"] == "Ada, you are now a Regular at Retain Shop"
     body = await inbox.message(message["ID"])
     assert "offers picked for regulars" in body["Text"]  # what the new step brings
