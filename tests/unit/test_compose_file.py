@@ -138,7 +138,36 @@ def test_service_runs_from_the_shared_image(compose: Compose, name: str, port: i
     context = ROOT / build.get("context", ".")
     assert context.resolve() == ROOT
     assert (context / build["dockerfile"]).resolve() == DOCKERFILE
-    assert service["command"] == ["python", "-m", f"services.{name}"]
+    assert service["command"] == [name], "the image's entrypoint picks the service"
+
+
+def test_setup_job_runs_once_before_every_service(compose: Compose) -> None:
+    setup = _service(compose, "setup")
+    assert setup["command"] == ["setup"]
+    assert setup["restart"] == "no"
+    assert setup["image"] == _service(compose, "ingest")["image"]
+    for dependency in ("kafka", "postgres"):
+        assert setup["depends_on"][dependency]["condition"] == "service_healthy"
+    for name in SERVICE_PORTS:
+        condition = _service(compose, name)["depends_on"]["setup"]["condition"]
+        assert condition == "service_completed_successfully", name
+        # The job made the topics; a service must not race to make them with other settings.
+        assert _environment(_service(compose, name))["RETAIN_KAFKA_CREATE_TOPICS"] == "false"
+
+
+def test_prometheus_and_grafana_start_only_with_the_observability_profile(
+    compose: Compose,
+) -> None:
+    for name in ("prometheus", "grafana"):
+        service = _service(compose, name)
+        assert service["profiles"] == ["observability"], name
+        assert "healthcheck" in service, name
+        for volume in service["volumes"]:
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts {source}, which is missing"
+    for name in (*SERVICE_PORTS, *INFRASTRUCTURE, "setup"):
+        assert "profiles" not in _service(compose, name), f"{name} must start by default"
 
 
 @pytest.mark.parametrize(("name", "port"), SERVICE_PORTS.items())
@@ -325,7 +354,14 @@ def test_dockerfile_copies_files_that_exist_and_reach_the_build() -> None:
 
 
 def test_dockerignore_keeps_local_state_and_secrets_out() -> None:
-    for path in (".env", ".git/config", ".venv/bin/python", ".retain/admin-token", "tests"):
+    for path in (
+        ".env",
+        ".git/config",
+        ".venv/bin/python",
+        ".retain/admin-token",
+        "tests",
+        "deploy/k8s",
+    ):
         assert _dockerignore_excludes(path), path
     assert _dockerignore_excludes("services/ingest/__pycache__/main.cpython-311.pyc")
 
