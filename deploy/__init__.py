@@ -1,0 +1,1 @@
+"""Deployment files generated from the code's definitions (python -m deploy.manifests)."""
