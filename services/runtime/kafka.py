@@ -10,11 +10,12 @@ The consumer loop lives in `services.runtime.consumer`.
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from schemas.topics import TOPICS, TopicSpec
 from services.runtime.metrics import PRODUCED_RECORDS
@@ -35,11 +36,27 @@ class _CountingProducer(AIOKafkaProducer):  # type: ignore[misc]
 
     async def send(self, topic: str, *args: Any, **kwargs: Any) -> "asyncio.Future[Any]":
         acknowledged: asyncio.Future[Any] = await super().send(topic, *args, **kwargs)
-        counter = PRODUCED_RECORDS.labels(topic)
-        acknowledged.add_done_callback(
-            lambda future: None if future.cancelled() or future.exception() else counter.inc()
-        )
+        _count_when_acknowledged(acknowledged, topic, lambda: 1)
         return acknowledged
+
+    async def send_batch(
+        self, batch: BatchBuilder, topic: str, *, partition: int
+    ) -> "asyncio.Future[Any]":
+        acknowledged: asyncio.Future[Any] = await super().send_batch(
+            batch, topic, partition=partition
+        )
+        # Counted once acknowledged: a batch still takes records after send_batch returns.
+        _count_when_acknowledged(acknowledged, topic, batch.record_count)
+        return acknowledged
+
+
+def _count_when_acknowledged(
+    acknowledged: "asyncio.Future[Any]", topic: str, records: Callable[[], int]
+) -> None:
+    counter = PRODUCED_RECORDS.labels(topic)
+    acknowledged.add_done_callback(
+        lambda future: None if future.cancelled() or future.exception() else counter.inc(records())
+    )
 
 
 def create_producer(

@@ -282,3 +282,26 @@ async def test_the_path_alone_decides_the_event_type(
     event = touchpoint["event"]
     assert isinstance(event, dict)
     assert event["type"] == "track"
+
+
+def _produced(metrics: str, topic: str) -> float:
+    sample = f'retain_produced_records_total{{topic="{topic}"}} '
+    lines = [line for line in metrics.splitlines() if line.startswith(sample)]
+    return float(lines[0].removeprefix(sample)) if lines else 0.0
+
+
+async def test_accepted_and_rejected_events_are_counted_once_kafka_acknowledged_them(
+    ingest_url: str, new_source: NewSource
+) -> None:
+    source = await new_source()
+    good = [{**ORDER, "type": "track", "messageId": f"counted-{n}"} for n in range(5)]
+    bad = {"type": "track", "userId": "u", "messageId": "counted-bad", "event": ""}
+    async with httpx.AsyncClient() as client:
+        before = (await client.get(f"{ingest_url}/metrics")).text
+        answer = await client.post(
+            f"{ingest_url}/v1/batch", json={"batch": [*good, bad]}, headers=basic(source.key)
+        )
+        assert answer.status_code == 200, answer.text
+        after = (await client.get(f"{ingest_url}/metrics")).text
+    assert _produced(after, TOUCHPOINTS) - _produced(before, TOUCHPOINTS) == 5
+    assert _produced(after, TOUCHPOINTS_REJECTED) - _produced(before, TOUCHPOINTS_REJECTED) == 1
