@@ -207,6 +207,14 @@ class TrackingApi:
     async def _publish(self, intake: Intake) -> None:
         try:
             await self._publisher.publish(intake.accepted, intake.rejected_records)
+            if log.isEnabledFor(logging.DEBUG):  # the first step of an event's trail
+                log.debug(
+                    "events published",
+                    extra={
+                        "message_ids": [t.message_id for t in intake.accepted],
+                        "rejected": len(intake.rejected_records),
+                    },
+                )
         except BrokerUnavailableError:
             raise ApiError(
                 503,

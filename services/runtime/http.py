@@ -4,7 +4,9 @@ read timeouts)."""
 
 import asyncio
 import logging
+import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
@@ -15,6 +17,7 @@ from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from services.runtime.logs import log_fields
 from services.runtime.metrics import HTTP_REQUESTS, HttpMetricsMiddleware, metrics_payload
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,35 @@ def _as_result(answer: bool | CheckResult) -> CheckResult:
     if isinstance(answer, CheckResult):
         return answer
     return CheckResult(answer, "ok" if answer else "unreachable")
+
+
+# A request id a client or proxy sent is kept when it is a short token; anything else is
+# replaced, so a log line never carries what an attacker wrote.
+_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:@+=/-]{1,128}$")
+
+
+class RequestIdMiddleware:
+    """Gives every request an id, `X-Request-ID` (the caller's, if it sent a usable one),
+    answered in the response and logged as `request_id` with everything logged meanwhile."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        offered = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
+        request_id = offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex.encode()
+
+        async def send_with_id(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", ()), (b"x-request-id", request_id)]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        with log_fields(request_id=request_id.decode()):
+            await self._app(scope, receive, send_with_id)
 
 
 # Load balancers poll /readyz often; one real check per second per process is plenty.
@@ -77,6 +109,7 @@ def create_service_app(
 ) -> FastAPI:
     app = FastAPI(title=title, description=description, version=version)
     app.add_middleware(HttpMetricsMiddleware, service=service)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every line a request logs has its id
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:

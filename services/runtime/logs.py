@@ -1,12 +1,17 @@
 """Structured logging: one JSON object per line, so log shippers need no parsing rules.
 
 `console` format is for people reading `make run` output; everything else should use `json`.
-Extra fields passed with `logger.info("...", extra={"topic": ...})` become JSON keys.
+Extra fields passed with `logger.info("...", extra={"topic": ...})` become JSON keys, and so
+do the fields bound with `log_fields(...)` for everything logged inside it (an HTTP request's
+`request_id`, for one).
 """
 
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -19,8 +24,22 @@ _STANDARD_ATTRS = frozenset(
 )
 
 
+_BOUND: ContextVar[dict[str, object]] = ContextVar("retain_log_fields", default={})  # noqa: B039
+
+
+@contextmanager
+def log_fields(**fields: object) -> Iterator[None]:
+    """Add `fields` to every line logged inside this block (in this task and those it starts)."""
+    token = _BOUND.set({**_BOUND.get(), **fields})
+    try:
+        yield
+    finally:
+        _BOUND.reset(token)
+
+
 def _extra_fields(record: logging.LogRecord) -> dict[str, object]:
-    return {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS}
+    extra = {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS}
+    return {**_BOUND.get(), **extra}
 
 
 class JsonFormatter(logging.Formatter):

@@ -241,6 +241,12 @@ class OutboxRelay:
                 )
             if done:
                 await connection.execute(outbox.delete_rows, {"ids": done})
+        if log.isEnabledFor(logging.DEBUG):  # RETAIN_LOG_LEVEL=DEBUG: follow an event through
+            published = {row.id for row in rows} & set(done) - set(parked)
+            for row in rows:
+                if row.id in published:
+                    key = row.key.decode("utf-8", "replace") if row.key else None
+                    log.debug("published", extra={"topic": row.topic, "key": key})
         for row_id, reason in parked.items():
             log.error(
                 "outbox message parked: it can never be published",

@@ -252,6 +252,10 @@ class TransactionalConsumer(Generic[T]):
             await self.offsets.record(connection, records)
         if items:
             self._poison_streak = 0
+        if log.isEnabledFor(logging.DEBUG):  # RETAIN_LOG_LEVEL=DEBUG: follow an event through
+            for entry in fresh:
+                if entry.error is None:
+                    log.debug("record applied", extra=self._about(entry))
         for record, letter in letters:
             DEAD_LETTERS.labels(self._group_id, record.topic).inc()
             log.warning(
@@ -261,6 +265,7 @@ class TransactionalConsumer(Generic[T]):
                     "topic": record.topic,
                     "partition": record.partition,
                     "offset": record.offset,
+                    "key": record.key.decode("utf-8", "replace") if record.key else None,
                     "dead_letter_topic": self._dead_letter_topic,
                     "error_type": letter.error_type,
                     "error": letter.error,
@@ -269,6 +274,17 @@ class TransactionalConsumer(Generic[T]):
         if messages and self._relay_wakeup is not None:
             self._relay_wakeup.set()
 
+    def _about(self, entry: _Entry[T]) -> dict[str, object]:
+        record = entry.record
+        return {
+            "group": self._group_id,
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "key": record.key.decode("utf-8", "replace") if record.key else None,
+            "event_id": event_id_of(entry.item),
+        }
+
     def _count_unexplained_poison(self, error: BaseException) -> None:
         self._poison_streak += 1
         if self._poison_streak >= self._max_consecutive_poison:
@@ -276,3 +292,12 @@ class TransactionalConsumer(Generic[T]):
                 f"{self._poison_streak} records in a row failed although they decoded; "
                 f"the code is more likely wrong than the data (last error: {error!r})"
             ) from error
+
+
+def event_id_of(item: object) -> str | None:
+    """The id a record's event carries (a touchpoint's messageId, a lifecycle event's id)."""
+    for name in ("event_id", "message_id"):
+        value = getattr(item, name, None)
+        if isinstance(value, str):
+            return value
+    return None

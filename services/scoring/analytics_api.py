@@ -9,7 +9,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.analytics_store import AnalyticsStore
-from services.scoring.domain.analytics import DateRange, FigureTrend, overview
+from services.scoring.domain.analytics import (
+    DateRange,
+    FigureTrend,
+    SegmentTrend,
+    overview,
+    segments,
+)
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 3660
@@ -37,7 +43,21 @@ def _trend_view(trend: FigureTrend) -> dict[str, Any]:
         "value": trend.value,
         "previous": trend.previous,
         "change": trend.change,
-        "series": [[day.isoformat(), value] for day, value in trend.series],
+        "series": _points(trend.series),
+    }
+
+
+def _points(points: list[tuple[date, float | None]]) -> list[list[Any]]:
+    return [[day.isoformat(), value] for day, value in points]
+
+
+def _segment_view(trend: SegmentTrend) -> dict[str, Any]:
+    return {
+        "segment": trend.segment,
+        "customers": trend.latest_customers,
+        "value": trend.latest_value,
+        "customers_series": _points(trend.customers),
+        "value_series": _points(trend.value),
     }
 
 
@@ -67,6 +87,38 @@ def analytics_router(engine: AsyncEngine, access: Any) -> APIRouter:
             "currency": chosen,
             "currencies": currencies,
             "figures": [_trend_view(t) for t in overview(rows, period, chosen or "")],
+        }
+
+    @router.get(
+        "/segments",
+        summary="Value tiers, RFM segments, loyalty ladder steps and lifecycle stages: each "
+        "segment's customers and historical value (in the currency) per day over the range; and "
+        "the RFM recency x frequency grid (customers and value) of the range's last snapshot",
+    )
+    async def segment_figures(
+        start: Start = None, end: End = None, currency: CurrencyCode = None
+    ) -> dict[str, Any]:
+        period = _period(start, end)
+        async with engine.connect() as connection:
+            store = AnalyticsStore(connection)
+            currencies = await store.currencies()
+            rows = await store.figures(period.start, period.end)
+        chosen = currency or (currencies[0] if currencies else None)
+        found = segments(rows, period, chosen or "")
+        return {
+            "start": period.start.isoformat(),
+            "end": period.end.isoformat(),
+            "currency": chosen,
+            "currencies": currencies,
+            "dimensions": {
+                dimension: [_segment_view(t) for t in trends]
+                for dimension, trends in found.dimensions.items()
+            },
+            "rfm_grid": {
+                "day": found.rfm.day.isoformat() if found.rfm.day else None,
+                "customers": found.rfm.customers,
+                "value": found.rfm.value,
+            },
         }
 
     return router

@@ -3,7 +3,7 @@ rows they write (scoring.daily_figures), read back by the analytics API.
 
 A snapshot measures today's levels from the current state (one pass over scores and orders)
 and recomputes every day's revenue from the order ledger, so late and backfilled orders land
-on their own day.
+on their own day; it replaces what the day's earlier snapshots wrote.
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,13 @@ from datetime import date, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.scoring.domain.analytics import ALL_CURRENCIES
+from services.scoring.domain.analytics import (
+    ALL_CURRENCIES,
+    RFM_GRID,
+    rfm_cell,
+    segment_figure,
+)
+from services.scoring.store import SEGMENT_FIGURES
 
 _BUYERS = text(
     "SELECT count(*) AS buyers, count(*) FILTER (WHERE orders >= 2) AS repeat_buyers "
@@ -33,6 +39,19 @@ _CLV = text(
 _REVENUE = text(
     "SELECT (ordered_at AT TIME ZONE 'UTC')::date AS day, currency, sum(revenue)::float AS value "
     "FROM scoring.orders WHERE currency IS NOT NULL GROUP BY 1, 2"
+)
+_RFM_GRID = text(
+    "SELECT CAST(record->'rfm'->>'recency' AS int) AS recency, "
+    "CAST(record->'rfm'->>'frequency' AS int) AS frequency, record->>'currency' AS currency, "
+    "count(*) AS customers, sum(CAST(record->>'clv_historical' AS float)) AS clv_historical "
+    "FROM scoring.scores WHERE record->'rfm' IS NOT NULL AND record->>'rfm' <> 'null' "
+    "GROUP BY 1, 2, 3"
+)
+# What a snapshot replaces: today's levels (a segment emptied since the last snapshot must
+# not keep its count) and every day's revenue (orders of erased customers leave the ledger).
+_CLEAR = text(
+    "DELETE FROM scoring.daily_figures WHERE (day = :today AND figure <> 'revenue') "
+    "OR figure = 'revenue'"
 )
 _UPSERT = text(
     "INSERT INTO scoring.daily_figures (day, currency, figure, value, computed_at) "
@@ -75,6 +94,26 @@ class AnalyticsStore:
             add(today, row.currency, "clv_predicted", row.clv_predicted)
         for row in await self._connection.execute(_REVENUE):
             add(row.day, row.currency, "revenue", row.value)
+        for dimension, statement in SEGMENT_FIGURES.items():
+            by_segment: dict[str, float] = {}
+            for row in await self._connection.execute(statement):
+                segment = row.segment or "none"
+                by_segment[segment] = by_segment.get(segment, 0.0) + row.customers
+                if row.currency:
+                    name = segment_figure("clv_historical", dimension, segment)
+                    add(today, row.currency, name, float(row.clv_historical or 0))
+            for segment, count in by_segment.items():
+                add(today, ALL_CURRENCIES, segment_figure("customers", dimension, segment), count)
+        cells: dict[str, float] = {}
+        for row in await self._connection.execute(_RFM_GRID):
+            cell = rfm_cell(row.recency, row.frequency)
+            cells[cell] = cells.get(cell, 0.0) + row.customers
+            if row.currency:
+                name = segment_figure("clv_historical", RFM_GRID, cell)
+                add(today, row.currency, name, float(row.clv_historical or 0))
+        for cell, count in cells.items():
+            add(today, ALL_CURRENCIES, segment_figure("customers", RFM_GRID, cell), count)
+        await self._connection.execute(_CLEAR, {"today": today})
         if rows:
             await self._connection.execute(_UPSERT, rows)
         return len(rows)

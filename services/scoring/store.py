@@ -52,7 +52,7 @@ _SAVE_MODEL = text(
 )
 # Per dimension, segment and currency (money is never summed across currencies). The dimension
 # names are constants of this module, never input.
-_SEGMENT_FIGURES = {
+SEGMENT_FIGURES = {
     dimension: text(
         f"SELECT {path} AS segment, record->>'currency' AS currency, count(*) AS customers, "  # noqa: S608
         "sum(CAST(record->>'clv_historical' AS numeric)) AS clv_historical, "
@@ -234,7 +234,7 @@ class PostgresScoringStore:
     async def segment_figures(self) -> dict[str, list[dict[str, Any]]]:
         """Customers and their value per segment of each dimension, per currency."""
         figures: dict[str, list[dict[str, Any]]] = {}
-        for dimension, statement in _SEGMENT_FIGURES.items():
+        for dimension, statement in SEGMENT_FIGURES.items():
             figures[dimension] = [
                 {
                     "segment": row.segment,

@@ -219,6 +219,19 @@ async def test_poison_is_dead_lettered_through_the_outbox_and_the_loop_moves_on(
     )
 
 
+async def test_with_debug_logs_every_applied_record_is_logged_with_its_place_and_key(
+    kit: Kit, caplog: pytest.LogCaptureFixture
+) -> None:
+    await kit.produce([b"traced-1", b"traced-2"], key=b"customer-7")
+    with caplog.at_level(logging.DEBUG, logger="services.runtime.transactional"):
+        await kit.run_until(2)
+    applied = [r for r in caplog.records if r.getMessage() == "record applied"]
+    assert [(r.topic, r.key, r.group) for r in applied] == [  # type: ignore[attr-defined]
+        (kit.topic, "customer-7", kit.config.group_id)
+    ] * 2
+    assert sorted(r.offset for r in applied) == [0, 1]  # type: ignore[attr-defined]
+
+
 async def test_transient_errors_are_retried_and_a_failing_record_is_isolated(kit: Kit) -> None:
     kit.transient_failures_left = 2
     # One key, one partition: the four records come in one batch, so isolation splits it.

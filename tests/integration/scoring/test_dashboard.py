@@ -1,6 +1,7 @@
 """The dashboard in a real headless Chromium: the admin login (a wrong token refused, the
-session cookie HttpOnly), the overview's charts drawn with exactly the numbers the API gave
-the page, no console errors, and the logout. Screenshots go to .artifacts/screenshots/."""
+session cookie HttpOnly), the overview's and the segments' charts drawn with exactly the
+numbers the API gave the page, no console errors, and the logout. Screenshots go to
+.artifacts/screenshots/."""
 
 import uuid
 from collections.abc import AsyncIterator
@@ -110,6 +111,17 @@ async def test_the_overview_charts_the_numbers_the_api_gave_it(
 
     await wait_for(revenue_counted, seconds=60)
 
+    # RFM scores need the bounds a refit draws from the ledger (with or without a fitted model).
+    async with httpx.AsyncClient(timeout=120) as client:
+        refit = await client.post(f"{scoring.url}/v1/refit", headers=ADMIN)
+        assert refit.status_code == 200, refit.text
+
+        async def rfm_counted() -> bool:
+            answer = await client.get(f"{scoring.url}/v1/analytics/segments", headers=ADMIN)
+            return sum(map(sum, answer.json()["rfm_grid"]["customers"])) >= 2
+
+        await wait_for(rfm_counted, seconds=60)
+
     async with page.expect_response(lambda r: "/v1/analytics/overview" in r.url) as answered:
         await _log_in(page, scoring.url, TOKEN)
     given = await (await answered.value).json()
@@ -134,6 +146,25 @@ async def test_the_overview_charts_the_numbers_the_api_gave_it(
     assert "€" in (await revenue.text_content() or "")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=SCREENSHOTS / "overview.png", full_page=True)
+
+    async with page.expect_response(lambda r: "/v1/analytics/segments" in r.url) as answered:
+        await page.click("nav a[data-page=segments]")
+    given = await (await answered.value).json()
+    await page.wait_for_selector("main[data-state=ready] article[data-figure='segments.rfm_grid']")
+    tiers = given["dimensions"]["value_tier"]
+    assert tiers, "the orders above put customers in value tiers"
+    for dimension, segments in given["dimensions"].items():
+        drawn = await page.evaluate(
+            "name => window.retainCharts[name].getOption().series.map(s => [s.name, s.data])",
+            f"segments.{dimension}",
+        )
+        assert drawn == [[s["segment"], s["customers_series"]] for s in segments], dimension
+    cells = await page.evaluate(
+        "() => window.retainCharts['segments.rfm_grid'].getOption().series[0].data"
+    )
+    grid = given["rfm_grid"]["customers"]
+    assert cells == [[f, r, grid[r][f]] for r in range(5) for f in range(5)]
+    await page.screenshot(path=SCREENSHOTS / "segments.png", full_page=True)
 
     await page.click("#logout")
     await page.wait_for_url(f"{scoring.url}/login")

@@ -8,7 +8,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from schemas.topics.dlq_v1 import MAX_VALUE_BYTES
 from services.runtime.failures import FatalError, RetryableError, is_fatal, is_transient
-from services.runtime.transactional import dead_letter
+from services.runtime.transactional import dead_letter, event_id_of
 
 
 def dead_letter_value(record: "FakeRecord", error: Exception, group_id: str) -> bytes:
@@ -87,3 +87,17 @@ def test_a_wrong_schema_or_statement_is_fatal_neither_transient_nor_poison() -> 
     assert not is_fatal(ValueError("cannot parse"))
     assert is_transient(RetryableError("lost a race"))
     assert not is_fatal(RetryableError())
+
+
+def test_the_event_id_of_a_record_is_its_event_id_or_message_id() -> None:
+    @dataclass
+    class Lifecycle:
+        event_id: str
+
+    @dataclass
+    class Touchpoint:
+        message_id: str
+
+    assert event_id_of(Lifecycle("e-1")) == "e-1"
+    assert event_id_of(Touchpoint("m-1")) == "m-1"
+    assert event_id_of("just a value") is None

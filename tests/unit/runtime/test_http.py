@@ -1,8 +1,13 @@
 import asyncio
+import json
+import logging
+import re
 
 import httpx
+import pytest
 
 from services.runtime.http import Readiness, create_service_app
+from services.runtime.logs import configure_logging
 
 
 def _client(readiness: Readiness) -> httpx.AsyncClient:
@@ -59,3 +64,30 @@ async def test_metrics_count_requests_by_route() -> None:
         await client.get("/healthz")
         metrics = (await client.get("/metrics")).text
     assert 'retain_http_requests_total{route="/healthz",service="test",status="200"}' in metrics
+
+
+async def test_every_request_has_an_id_answered_and_logged(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("test", "INFO", "json")
+    readiness = Readiness({})
+    app = create_service_app("test", readiness, title="t", description="d")
+
+    @app.get("/logs")
+    async def logs() -> dict[str, str]:
+        logging.getLogger("retain.test").warning("inside")
+        return {}
+
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    async with client:
+        made = await client.get("/logs")
+        kept = await client.get("/healthz", headers={"X-Request-ID": "lb-7f3a.9"})
+        spaced = await client.get("/healthz", headers={"X-Request-ID": "an id; with spaces"})
+        too_long = await client.get("/healthz", headers={"X-Request-ID": "a" * 129})
+    assert re.fullmatch(r"[0-9a-f]{32}", made.headers["x-request-id"])
+    assert kept.headers["x-request-id"] == "lb-7f3a.9"
+    for refused in (spaced, too_long):
+        assert re.fullmatch(r"[0-9a-f]{32}", refused.headers["x-request-id"])
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    [inside] = [line for line in lines if line["message"] == "inside"]
+    assert inside["request_id"] == made.headers["x-request-id"]

@@ -14,6 +14,7 @@ from services.scoring.domain.analytics import (
     Figure,
     FigureKind,
     overview,
+    segments,
     trend,
 )
 
@@ -87,3 +88,39 @@ def test_a_flow_over_a_range_is_the_sum_of_its_series(
     points = [v for _, v in found.series if v is not None]
     assert found.value == (pytest.approx(sum(points)) if points else None)
     assert len(found.series) == length
+
+
+def test_segments_follow_each_segment_and_the_rfm_grid_is_the_last_snapshot() -> None:
+    yesterday = DAY - timedelta(days=1)
+    rows = [
+        (yesterday, ALL_CURRENCIES, "customers:value_tier:most_valuable", 2.0),
+        (DAY, ALL_CURRENCIES, "customers:value_tier:most_valuable", 3.0),
+        (DAY, ALL_CURRENCIES, "customers:value_tier:low_value", 9.0),
+        (DAY, "EUR", "clv_historical:value_tier:most_valuable", 900.0),
+        (DAY, "USD", "clv_historical:value_tier:most_valuable", 5.0),  # another currency
+        (yesterday, ALL_CURRENCIES, "customers:rfm_grid:r5f1", 1.0),
+        (DAY, ALL_CURRENCIES, "customers:rfm_grid:r5f1", 4.0),
+        (DAY, ALL_CURRENCIES, "customers:rfm_grid:r1f5", 2.0),
+        (DAY, "EUR", "clv_historical:rfm_grid:r5f1", 120.0),
+        (DAY - timedelta(days=9), ALL_CURRENCIES, "customers:value_tier:potential", 1.0),
+    ]
+    found = segments(rows, DateRange(yesterday, DAY), "EUR")
+    tiers = found.dimensions["value_tier"]
+    assert [t.segment for t in tiers] == ["low_value", "most_valuable"]  # largest first
+    best = tiers[1]
+    assert best.customers == [(yesterday, 2.0), (DAY, 3.0)]
+    assert best.value == [(yesterday, None), (DAY, 900.0)]
+    assert (best.latest_customers, best.latest_value) == (3.0, 900.0)
+    assert found.dimensions["ladder_step"] == []
+    assert found.rfm.day == DAY
+    assert found.rfm.customers[4][0] == 4.0  # recency 5, frequency 1
+    assert found.rfm.customers[0][4] == 2.0
+    assert found.rfm.value[4][0] == 120.0
+    assert sum(map(sum, found.rfm.customers)) == 6.0
+
+
+def test_no_snapshot_gives_an_empty_grid_not_an_error() -> None:
+    found = segments([], DateRange(DAY, DAY), "EUR")
+    assert found.rfm.day is None
+    assert found.rfm.customers == [[0.0] * 5 for _ in range(5)]
+    assert all(trends == [] for trends in found.dimensions.values())

@@ -8,7 +8,19 @@ window.retainCharts = {};
 
 const PAGES = {
   overview: { title: "Overview", render: renderOverview },
+  segments: { title: "Segments", render: renderSegments },
 };
+
+const DIMENSION_TITLES = {
+  value_tier: "Value tiers",
+  rfm_segment: "RFM segments",
+  ladder_step: "Loyalty ladder",
+  lifecycle_stage: "Lifecycle stages",
+};
+
+const NO_DATA = "No data yet. Send events to ingest (see the README's \"Try it\"), or load " +
+  "the demo storefront, then come back in a few minutes: the figures are written every " +
+  "few minutes.";
 
 const $ = (id) => document.getElementById(id);
 
@@ -80,7 +92,7 @@ function sparkline(figure, currency) {
       type: figure.kind === "flow" ? "bar" : "line",
       data: figure.series,
       connectNulls: false,
-      showSymbol: false,
+      symbolSize: 5,  // a level with one day of history is one point: it must show
     }],
   };
 }
@@ -88,11 +100,7 @@ function sparkline(figure, currency) {
 async function renderOverview(page, controls) {
   const data = await getJson("/v1/analytics/overview", controls);
   fillCurrencies(data.currencies, data.currency);
-  if (data.figures.every((figure) => figure.value === null)) {
-    showMessage("No data yet. Send events to ingest (see the README's \"Try it\"), or load " +
-      "the demo storefront, then come back in a few minutes: the figures are written every " +
-      "few minutes.", false);
-  }
+  if (data.figures.every((figure) => figure.value === null)) showMessage(NO_DATA, false);
   for (const figure of data.figures) {
     const card = document.createElement("article");
     card.className = "card";
@@ -107,6 +115,63 @@ async function renderOverview(page, controls) {
     page.appendChild(card);
     chartIn(card.querySelector(".chart"), figure.name, sparkline(figure, data.currency));
   }
+}
+
+function card(page, name, title, wide) {
+  const element = document.createElement("article");
+  element.className = wide ? "card wide" : "card";
+  element.dataset.figure = name;
+  element.innerHTML = "<h2></h2><div class=\"chart tall\"></div>";
+  element.querySelector("h2").textContent = title;
+  page.appendChild(element);
+  return element.querySelector(".chart");
+}
+
+async function renderSegments(page, controls) {
+  const data = await getJson("/v1/analytics/segments", controls);
+  fillCurrencies(data.currencies, data.currency);
+  const dimensions = Object.entries(data.dimensions);
+  if (dimensions.every(([, segments]) => segments.length === 0)) {
+    showMessage(NO_DATA, false);
+    return;
+  }
+  for (const [dimension, segments] of dimensions) {
+    const element = card(page, `segments.${dimension}`, `${DIMENSION_TITLES[dimension]}: customers`);
+    chartIn(element, `segments.${dimension}`, {
+      animation: false,
+      grid: { left: 48, right: 16, top: 40, bottom: 24 },
+      legend: { type: "scroll", top: 0 },
+      tooltip: { trigger: "axis" },
+      xAxis: { type: "time" },
+      yAxis: { type: "value" },
+      series: segments.map((segment) => ({
+        name: segment.segment,
+        type: "line",
+        data: segment.customers_series,
+        symbolSize: 5,
+        connectNulls: false,
+      })),
+    });
+  }
+  const grid = data.rfm_grid;
+  const title = `RFM grid (recency x frequency), ${grid.day || "no snapshot"}: customers`;
+  const element = card(page, "segments.rfm_grid", title, true);
+  const cells = [];
+  grid.customers.forEach((row, r) => row.forEach((count, f) => cells.push([f, r, count])));
+  chartIn(element, "segments.rfm_grid", {
+    animation: false,
+    grid: { left: 72, right: 96, top: 24, bottom: 40 },
+    tooltip: {
+      formatter: (item) => `recency ${item.value[1] + 1}, frequency ${item.value[0] + 1}: ` +
+        `${item.value[2]} customers, ` +
+        formatValue({ money: true }, grid.value[item.value[1]][item.value[0]], data.currency),
+    },
+    xAxis: { type: "category", name: "frequency", data: ["1", "2", "3", "4", "5"] },
+    yAxis: { type: "category", name: "recency", data: ["1", "2", "3", "4", "5"] },
+    visualMap: { min: 0, max: Math.max(1, ...cells.map((c) => c[2])), calculable: true,
+      orient: "vertical", right: 8, top: "middle" },
+    series: [{ name: "customers", type: "heatmap", data: cells, label: { show: true } }],
+  });
 }
 
 function fillCurrencies(currencies, chosen) {

@@ -1,0 +1,127 @@
+"""The snapshot job's rows in PostgreSQL: today's levels and every day's revenue, from the
+scores and the order ledger; a later snapshot the same day replaces the earlier one, so a
+segment emptied meanwhile has no count left and a deleted order no revenue."""
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+
+import orjson
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from services.runtime.db import run_migrations
+from services.runtime.settings import ServiceSettings
+from services.scoring.analytics_store import AnalyticsStore
+
+pytestmark = pytest.mark.integration
+
+TODAY = date(2026, 12, 2)
+NOW = datetime(2026, 12, 2, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+async def scoring_db(
+    settings: ServiceSettings, isolated_database: str
+) -> AsyncIterator[AsyncEngine]:
+    own = settings.model_copy(update={"database_url": SecretStr(isolated_database)})
+    await run_migrations(own, "scoring")
+    engine = create_async_engine(isolated_database)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def _customer(
+    engine: AsyncEngine, customer_id: str, tier: str, orders: list[tuple[str, float]]
+) -> None:
+    record = {
+        "customer_id": customer_id,
+        "currency": "EUR",
+        "clv_historical": str(sum(amount for _, amount in orders)),
+        "clv_predicted": "10",
+        "rfm": {"recency": 5, "frequency": 1, "monetary": 3, "segment": "new"},
+        "value_tier": tier,
+        "ladder_step": "customer" if orders else "prospect",
+        "lifecycle_stage": "acquisition",
+        "churn_risk": 0.25,
+    }
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO scoring.profiles (customer_id, revision, snapshot) "
+                "VALUES (:id, 1, '{}') ON CONFLICT DO NOTHING"
+            ),
+            {"id": customer_id},
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO scoring.scores (customer_id, revision, record, standing) "
+                "VALUES (:id, 1, CAST(:record AS json), '{}') ON CONFLICT (customer_id) "
+                "DO UPDATE SET record = excluded.record"
+            ),
+            {"id": customer_id, "record": orjson.dumps(record).decode()},
+        )
+        for order_id, amount in orders:
+            await connection.execute(
+                text(
+                    "INSERT INTO scoring.orders (customer_id, order_id, ordered_at, revenue, "
+                    "currency) VALUES (:id, :order_id, :at, :revenue, 'EUR')"
+                ),
+                {
+                    "id": customer_id,
+                    "order_id": order_id,
+                    "at": order_id_day(order_id),
+                    "revenue": amount,
+                },
+            )
+
+
+def order_id_day(order_id: str) -> datetime:
+    return datetime.fromisoformat(order_id.split("@")[1]).replace(tzinfo=UTC)
+
+
+async def _figures(engine: AsyncEngine) -> dict[tuple[date, str, str], float]:
+    async with engine.connect() as connection:
+        rows = await AnalyticsStore(connection).figures(date(2026, 1, 1), TODAY)
+    return {(day, currency, figure): value for day, currency, figure, value in rows}
+
+
+async def _snapshot(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await AnalyticsStore(connection).snapshot(TODAY, NOW)
+
+
+async def test_a_snapshot_writes_levels_and_revenue_and_the_next_one_replaces_it(
+    scoring_db: AsyncEngine,
+) -> None:
+    await _customer(
+        scoring_db, "c1", "most_valuable", [("o1@2026-12-01", 100.0), ("o2@2026-12-02", 50.0)]
+    )
+    await _customer(scoring_db, "c2", "low_value", [("o3@2026-12-02", 20.0)])
+    await _snapshot(scoring_db)
+    found = await _figures(scoring_db)
+    assert found[(TODAY, "", "customers")] == 2
+    assert found[(TODAY, "", "buyers")] == 2
+    assert found[(TODAY, "", "repeat_rate")] == 0.5
+    assert found[(date(2026, 12, 1), "EUR", "revenue")] == 100
+    assert found[(TODAY, "EUR", "revenue")] == 70
+    assert found[(TODAY, "", "customers:value_tier:most_valuable")] == 1
+    assert found[(TODAY, "EUR", "clv_historical:value_tier:most_valuable")] == 150
+    assert found[(TODAY, "", "customers:rfm_grid:r5f1")] == 2
+
+    # c1 moves to low_value and loses the order of the 1st (erased, say): the segment it left
+    # and the day it emptied keep nothing from the earlier snapshot.
+    await _customer(scoring_db, "c1", "low_value", [])
+    async with scoring_db.begin() as connection:
+        await connection.execute(
+            text("DELETE FROM scoring.orders WHERE order_id = 'o1@2026-12-01'")
+        )
+    await _snapshot(scoring_db)
+    found = await _figures(scoring_db)
+    assert (TODAY, "", "customers:value_tier:most_valuable") not in found
+    assert found[(TODAY, "", "customers:value_tier:low_value")] == 2
+    assert (date(2026, 12, 1), "EUR", "revenue") not in found
+    assert found[(TODAY, "EUR", "revenue")] == 70
