@@ -68,6 +68,10 @@ _CURRENCIES = text(
 )
 
 
+# A segment's row: (segment, currency, customers, historical value summed).
+_SegmentRow = tuple[str, str | None, float, float | None]
+
+
 class AnalyticsStore:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
@@ -94,25 +98,32 @@ class AnalyticsStore:
             add(today, row.currency, "clv_predicted", row.clv_predicted)
         for row in await self._connection.execute(_REVENUE):
             add(row.day, row.currency, "revenue", row.value)
-        for dimension, statement in SEGMENT_FIGURES.items():
-            by_segment: dict[str, float] = {}
-            for row in await self._connection.execute(statement):
-                segment = row.segment or "none"
-                by_segment[segment] = by_segment.get(segment, 0.0) + row.customers
-                if row.currency:
+
+        def add_segments(dimension: str, found: list[_SegmentRow]) -> None:
+            """Customers per segment for all currencies, historical value per currency."""
+            customers: dict[str, float] = {}
+            for segment, currency, count, value in found:
+                customers[segment] = customers.get(segment, 0.0) + count
+                if currency:
                     name = segment_figure("clv_historical", dimension, segment)
-                    add(today, row.currency, name, float(row.clv_historical or 0))
-            for segment, count in by_segment.items():
+                    add(today, currency, name, float(value or 0))
+            for segment, count in customers.items():
                 add(today, ALL_CURRENCIES, segment_figure("customers", dimension, segment), count)
-        cells: dict[str, float] = {}
-        for row in await self._connection.execute(_RFM_GRID):
-            cell = rfm_cell(row.recency, row.frequency)
-            cells[cell] = cells.get(cell, 0.0) + row.customers
-            if row.currency:
-                name = segment_figure("clv_historical", RFM_GRID, cell)
-                add(today, row.currency, name, float(row.clv_historical or 0))
-        for cell, count in cells.items():
-            add(today, ALL_CURRENCIES, segment_figure("customers", RFM_GRID, cell), count)
+
+        for dimension, statement in SEGMENT_FIGURES.items():
+            result = await self._connection.execute(statement)
+            add_segments(
+                dimension,
+                [(r.segment or "none", r.currency, r.customers, r.clv_historical) for r in result],
+            )
+        result = await self._connection.execute(_RFM_GRID)
+        add_segments(
+            RFM_GRID,
+            [
+                (rfm_cell(r.recency, r.frequency), r.currency, r.customers, r.clv_historical)
+                for r in result
+            ],
+        )
         await self._connection.execute(_CLEAR, {"today": today})
         if rows:
             await self._connection.execute(_UPSERT, rows)

@@ -71,10 +71,8 @@ async def test_a_wrong_token_is_refused_and_no_data_is_served_without_a_login(
     async with httpx.AsyncClient() as client:
         answer = await client.get(f"{scoring.url}/v1/analytics/overview")
         assert answer.status_code == 401
-        forged = await client.get(
-            f"{scoring.url}/v1/analytics/overview",
-            cookies={"retain_dashboard": "9999999999.0000"},
-        )
+    async with httpx.AsyncClient(cookies={"retain_dashboard": "9999999999.0000"}) as forger:
+        forged = await forger.get(f"{scoring.url}/v1/analytics/overview")
         assert forged.status_code == 401
 
 
