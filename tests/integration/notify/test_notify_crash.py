@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from schemas.topics import NOTIFICATIONS
 from services.devstack.mailpit import LocalMailpit
 from services.profile.domain.identity import customer_id_for
+from services.runtime.db import create_engine
 from services.runtime.settings import ServiceSettings
 from tests.integration.helpers import MailpitInbox, RunningService, read_messages, start_service
 from tests.integration.notify.conftest import ScriptedSmtp
@@ -70,6 +71,58 @@ async def _exited(service: RunningService, seconds: float = 60) -> int:
             return code
         await asyncio.sleep(0.1)
     raise AssertionError("the notify process did not die")
+
+
+def _lag(metrics: str) -> dict[str, float]:
+    """retain_consumer_lag by group, from a /metrics page."""
+    found: dict[str, float] = {}
+    for line in metrics.splitlines():
+        if line.startswith("retain_consumer_lag{"):
+            labels, _, value = line.partition("} ")
+            group = labels.split('group="', 1)[1].split('"', 1)[0]
+            found[group] = found.get(group, 0.0) + float(value)
+    return found
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def nothing_else_to_send(
+    settings: ServiceSettings, profile: RunningService, mailpit: LocalMailpit
+) -> None:
+    """A sender killed at its first claim must hold this test's email, not one of the emails
+    earlier tests' events still have due: a healthy notify sends those first."""
+    healthy = _notify(settings, mailpit.smtp_host, mailpit.smtp_port)
+    engine = create_engine(settings)
+    try:
+
+        async def state() -> tuple[dict[str, float], int, int]:
+            async with httpx.AsyncClient(timeout=10) as client:
+                lag = _lag((await client.get(f"{healthy.url}/metrics")).text)
+            async with engine.connect() as connection:
+                due, decided = (
+                    await connection.execute(
+                        text(
+                            "SELECT count(*) FILTER (WHERE status IN ('pending', 'sending') "
+                            "AND due_at <= now() + interval '5 minutes'), count(*) "
+                            "FROM notify.notifications"
+                        )
+                    )
+                ).one()
+            return lag, due, decided
+
+        # Lag is reported per batch processed (a topic never written to reports none): drained
+        # when every reported lag is 0, nothing is due, and nothing new is decided for 3 s.
+        async def drained() -> bool:
+            lag, due, decided = await state()
+            if any(lag.values()) or due:
+                return False
+            await asyncio.sleep(3)
+            return await state() == (lag, 0, decided)
+
+        await asyncio.sleep(3)  # the consumers' first fetch
+        await wait_for(drained, seconds=120)
+    finally:
+        await engine.dispose()
+        healthy.stop()
 
 
 @pytest.mark.parametrize("kind", ["transactional", "marketing"])
