@@ -252,16 +252,23 @@ class Sender:
         now = self._clock()
         async with self._engine.begin() as connection:
             store = PostgresNotifyStore(connection)
-            stale = [
-                send_from_json(row.send)
-                for row in await store.stale_sends(now - self._settings.lease)
-            ]
-            again = [s for s in stale if s.retried_when_uncertain]
+            rows = await store.stale_sends(now - self._settings.lease)
+            stale = [send_from_json(row.send) for row in rows]
             await store.retry_sends(
-                [SendRetry(s.notification_id, now, "uncertain: sent again") for s in again], now
+                [
+                    SendRetry(s.notification_id, now, "uncertain: sent again")
+                    for s in stale
+                    if s.retried_when_uncertain
+                ],
+                now,
             )
             await store.finish_sends(
-                [SendOutcome(s.notification_id, "uncertain") for s in stale if s not in again], now
+                [
+                    SendOutcome(s.notification_id, "uncertain")
+                    for s in stale
+                    if not s.retried_when_uncertain
+                ],
+                now,
             )
             messages = [
                 notification_message(s.uncertain(self._message_id_for(s.notification_id), now))

@@ -2,6 +2,8 @@
 can chart, computed by the pure core (services/scoring/domain/analytics.py) from the daily
 snapshot rows."""
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
@@ -61,6 +63,32 @@ def _segment_view(trend: SegmentTrend) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class _Snapshots:
+    currencies: list[str]  # every currency with figures, the default first
+    currency: str | None  # the one asked for, else the default; None before any figure
+    rows: Sequence[tuple[date, str, str, float]]
+
+    def head(self, period: DateRange) -> dict[str, Any]:
+        """What every answer starts with: its range and currency, and the currencies there are."""
+        return {
+            "start": period.start.isoformat(),
+            "end": period.end.isoformat(),
+            "currency": self.currency,
+            "currencies": self.currencies,
+        }
+
+
+async def _snapshots(
+    engine: AsyncEngine, first: date, last: date, currency: str | None
+) -> _Snapshots:
+    async with engine.connect() as connection:
+        store = AnalyticsStore(connection)
+        currencies = await store.currencies()
+        rows = await store.figures(first, last)
+    return _Snapshots(currencies, currency or (currencies[0] if currencies else None), rows)
+
+
 def analytics_router(engine: AsyncEngine, access: Any) -> APIRouter:
     router = APIRouter(prefix="/v1/analytics", tags=["analytics"], dependencies=[Depends(access)])
 
@@ -75,18 +103,12 @@ def analytics_router(engine: AsyncEngine, access: Any) -> APIRouter:
     ) -> dict[str, Any]:
         period = _period(start, end)
         previous = period.previous()
-        async with engine.connect() as connection:
-            store = AnalyticsStore(connection)
-            currencies = await store.currencies()
-            rows = await store.figures(previous.start, period.end)
-        chosen = currency or (currencies[0] if currencies else None)
+        found = await _snapshots(engine, previous.start, period.end, currency)
+        trends = overview(found.rows, period, found.currency or "")
         return {
-            "start": period.start.isoformat(),
-            "end": period.end.isoformat(),
+            **found.head(period),
             "previous": {"start": previous.start.isoformat(), "end": previous.end.isoformat()},
-            "currency": chosen,
-            "currencies": currencies,
-            "figures": [_trend_view(t) for t in overview(rows, period, chosen or "")],
+            "figures": [_trend_view(t) for t in trends],
         }
 
     @router.get(
@@ -99,25 +121,18 @@ def analytics_router(engine: AsyncEngine, access: Any) -> APIRouter:
         start: Start = None, end: End = None, currency: CurrencyCode = None
     ) -> dict[str, Any]:
         period = _period(start, end)
-        async with engine.connect() as connection:
-            store = AnalyticsStore(connection)
-            currencies = await store.currencies()
-            rows = await store.figures(period.start, period.end)
-        chosen = currency or (currencies[0] if currencies else None)
-        found = segments(rows, period, chosen or "")
+        found = await _snapshots(engine, period.start, period.end, currency)
+        by_segment = segments(found.rows, period, found.currency or "")
         return {
-            "start": period.start.isoformat(),
-            "end": period.end.isoformat(),
-            "currency": chosen,
-            "currencies": currencies,
+            **found.head(period),
             "dimensions": {
                 dimension: [_segment_view(t) for t in trends]
-                for dimension, trends in found.dimensions.items()
+                for dimension, trends in by_segment.dimensions.items()
             },
             "rfm_grid": {
-                "day": found.rfm.day.isoformat() if found.rfm.day else None,
-                "customers": found.rfm.customers,
-                "value": found.rfm.value,
+                "day": by_segment.rfm.day.isoformat() if by_segment.rfm.day else None,
+                "customers": by_segment.rfm.customers,
+                "value": by_segment.rfm.value,
             },
         }
 

@@ -92,11 +92,13 @@ async def build(settings: ScoringSettings, resources: AsyncExitStack) -> Service
             "analytics dashboard."
         ),
     )
-    app.include_router(scoring_router(infrastructure.engine, refits, admin_required(settings)))
+    admin = admin_required(settings)
+    app.include_router(scoring_router(infrastructure.engine, refits, admin))
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
     sessions = DashboardSessions(token, timedelta(hours=settings.dashboard_session_hours))
     clock = partial(datetime.now, UTC)
-    app.include_router(analytics_router(infrastructure.engine, admin_or_session(sessions, clock)))
+    access = admin_or_session(sessions, clock, admin)
+    app.include_router(analytics_router(infrastructure.engine, access))
     mount_dashboard(app, sessions, clock)
     snapshots = DailySnapshots(infrastructure.engine, settings.analytics_snapshot_seconds)
     return Service(

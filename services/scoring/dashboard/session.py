@@ -12,12 +12,11 @@ import hmac
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from fastapi import HTTPException, Request, Security
+from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 COOKIE = "retain_dashboard"
 _bearer = HTTPBearer(auto_error=False, description="RETAIN_ADMIN_TOKEN")
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 class DashboardSessions:
@@ -52,23 +51,19 @@ class DashboardSessions:
 
 
 def admin_or_session(
-    sessions: DashboardSessions, clock: Callable[[], datetime]
+    sessions: DashboardSessions,
+    clock: Callable[[], datetime],
+    admin: Callable[..., Awaitable[None]],
 ) -> Callable[..., Awaitable[None]]:
-    """A FastAPI dependency that admits the admin token (Bearer) or a dashboard session."""
+    """A FastAPI dependency that admits a dashboard session, else whatever `admin` (the
+    service's admin-token check) admits."""
 
     async def require(
         request: Request,
         credentials: HTTPAuthorizationCredentials | None = Security(_bearer),  # noqa: B008
     ) -> None:
-        if credentials is not None:
-            if not sessions.token_matches(credentials.credentials):
-                raise HTTPException(401, "invalid admin token", headers=_CHALLENGE)
+        if credentials is None and sessions.valid(request.cookies.get(COOKIE), clock()):
             return
-        if not sessions.valid(request.cookies.get(COOKIE), clock()):
-            raise HTTPException(
-                401,
-                "log in to the dashboard, or send Authorization: Bearer <admin token>",
-                headers=_CHALLENGE,
-            )
+        await admin(credentials)
 
     return require

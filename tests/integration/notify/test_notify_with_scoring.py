@@ -4,30 +4,23 @@ them on the new step, once, with what it brings; the post-purchase thank-you of 
 goes too."""
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from services.profile.domain.identity import customer_id_for
-from services.runtime.settings import ServiceSettings
-from tests.integration.helpers import MailpitInbox, RunningService, running_service
+from tests.integration.helpers import MailpitInbox, RunningService
 from tests.integration.notify.shoppers import shopper
 from tests.integration.profile.conftest import ADMIN, Storefront, order, wait_for
+from tests.integration.scoring.conftest import scoring  # noqa: F401 (the session's scoring)
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def scoring(settings: ServiceSettings, profile: RunningService) -> Iterator[RunningService]:
-    with running_service("scoring", settings) as service:
-        yield service
-
-
 async def test_a_second_order_moves_the_customer_up_the_ladder_and_notify_congratulates_them(
     notify: RunningService,
-    scoring: RunningService,
+    scoring: RunningService,  # noqa: F811 (the fixture imported above)
     storefront: Storefront,
     inbox: MailpitInbox,
 ) -> None:

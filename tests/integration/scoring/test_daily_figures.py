@@ -3,7 +3,7 @@ scores and the order ledger; a later snapshot the same day replaces the earlier 
 segment emptied meanwhile has no count left and a deleted order no revenue."""
 
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 import orjson
 import pytest
@@ -35,12 +35,12 @@ async def scoring_db(
 
 
 async def _customer(
-    engine: AsyncEngine, customer_id: str, tier: str, orders: list[tuple[str, float]]
+    engine: AsyncEngine, customer_id: str, tier: str, orders: list[tuple[str, date, float]]
 ) -> None:
     record = {
         "customer_id": customer_id,
         "currency": "EUR",
-        "clv_historical": str(sum(amount for _, amount in orders)),
+        "clv_historical": str(sum(amount for _, _, amount in orders)),
         "clv_predicted": "10",
         "rfm": {"recency": 5, "frequency": 1, "monetary": 3, "segment": "new"},
         "value_tier": tier,
@@ -64,7 +64,7 @@ async def _customer(
             ),
             {"id": customer_id, "record": orjson.dumps(record).decode()},
         )
-        for order_id, amount in orders:
+        for order_id, day, amount in orders:
             await connection.execute(
                 text(
                     "INSERT INTO scoring.orders (customer_id, order_id, ordered_at, revenue, "
@@ -73,14 +73,10 @@ async def _customer(
                 {
                     "id": customer_id,
                     "order_id": order_id,
-                    "at": order_id_day(order_id),
+                    "at": datetime.combine(day, time(12), UTC),
                     "revenue": amount,
                 },
             )
-
-
-def order_id_day(order_id: str) -> datetime:
-    return datetime.fromisoformat(order_id.split("@")[1]).replace(tzinfo=UTC)
 
 
 async def _figures(engine: AsyncEngine) -> dict[tuple[date, str, str], float]:
@@ -98,9 +94,12 @@ async def test_a_snapshot_writes_levels_and_revenue_and_the_next_one_replaces_it
     scoring_db: AsyncEngine,
 ) -> None:
     await _customer(
-        scoring_db, "c1", "most_valuable", [("o1@2026-12-01", 100.0), ("o2@2026-12-02", 50.0)]
+        scoring_db,
+        "c1",
+        "most_valuable",
+        [("o1", TODAY - timedelta(days=1), 100.0), ("o2", TODAY, 50.0)],
     )
-    await _customer(scoring_db, "c2", "low_value", [("o3@2026-12-02", 20.0)])
+    await _customer(scoring_db, "c2", "low_value", [("o3", TODAY, 20.0)])
     await _snapshot(scoring_db)
     found = await _figures(scoring_db)
     assert found[(TODAY, "", "customers")] == 2
@@ -116,9 +115,7 @@ async def test_a_snapshot_writes_levels_and_revenue_and_the_next_one_replaces_it
     # and the day it emptied keep nothing from the earlier snapshot.
     await _customer(scoring_db, "c1", "low_value", [])
     async with scoring_db.begin() as connection:
-        await connection.execute(
-            text("DELETE FROM scoring.orders WHERE order_id = 'o1@2026-12-01'")
-        )
+        await connection.execute(text("DELETE FROM scoring.orders WHERE order_id = 'o1'"))
     await _snapshot(scoring_db)
     found = await _figures(scoring_db)
     assert (TODAY, "", "customers:value_tier:most_valuable") not in found
