@@ -1,8 +1,12 @@
 """The dashboard's data, /v1/analytics/... (admin token or a dashboard session): JSON any tool
-can chart, computed by the pure core (services/scoring/domain/analytics.py) from the daily
-snapshot rows."""
+can chart, computed by the pure core (services/scoring/domain/analytics/) from the daily
+snapshot rows.
 
-from collections.abc import Sequence
+Each page's routes are built by a function of the engine (`PageRoutes`); this module serves the
+overview's and the segments', and holds what every page's answer shares: the date range, the
+currency and the snapshot rows they select."""
+
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
@@ -11,13 +15,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.analytics_store import AnalyticsStore
-from services.scoring.domain.analytics import (
-    DateRange,
-    FigureTrend,
-    SegmentTrend,
-    overview,
-    segments,
-)
+from services.scoring.domain.analytics.figures import DateRange, FigureTrend
+from services.scoring.domain.analytics.overview import overview
+from services.scoring.domain.analytics.segments import SegmentTrend, segments
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 3660
@@ -26,7 +26,7 @@ Start = Annotated[date | None, Query(description="First day (default: end - 29 d
 End = Annotated[date | None, Query(description="Last day, included (default: today)")]
 
 
-def _period(start: date | None, end: date | None) -> DateRange:
+def period_of(start: date | None, end: date | None) -> DateRange:
     end = end or datetime.now(UTC).date()
     start = start or end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
@@ -45,11 +45,11 @@ def _trend_view(trend: FigureTrend) -> dict[str, Any]:
         "value": trend.value,
         "previous": trend.previous,
         "change": trend.change,
-        "series": _points(trend.series),
+        "series": points(trend.series),
     }
 
 
-def _points(points: list[tuple[date, float | None]]) -> list[list[Any]]:
+def points(points: list[tuple[date, float | None]]) -> list[list[Any]]:
     return [[day.isoformat(), value] for day, value in points]
 
 
@@ -58,13 +58,13 @@ def _segment_view(trend: SegmentTrend) -> dict[str, Any]:
         "segment": trend.segment,
         "customers": trend.latest_customers,
         "value": trend.latest_value,
-        "customers_series": _points(trend.customers),
-        "value_series": _points(trend.value),
+        "customers_series": points(trend.customers),
+        "value_series": points(trend.value),
     }
 
 
 @dataclass(frozen=True)
-class _Snapshots:
+class Snapshots:
     currencies: list[str]  # every currency with figures, the default first
     currency: str | None  # the one asked for, else the default; None before any figure
     rows: Sequence[tuple[date, str, str, float]]
@@ -79,18 +79,30 @@ class _Snapshots:
         }
 
 
-async def _snapshots(
+async def load_snapshots(
     engine: AsyncEngine, first: date, last: date, currency: str | None
-) -> _Snapshots:
+) -> Snapshots:
     async with engine.connect() as connection:
         store = AnalyticsStore(connection)
         currencies = await store.currencies()
         rows = await store.figures(first, last)
-    return _Snapshots(currencies, currency or (currencies[0] if currencies else None), rows)
+    return Snapshots(currencies, currency or (currencies[0] if currencies else None), rows)
 
 
-def analytics_router(engine: AsyncEngine, access: Any) -> APIRouter:
+PageRoutes = Callable[[AsyncEngine], APIRouter]
+
+
+def analytics_router(engine: AsyncEngine, access: Any, pages: Sequence[PageRoutes]) -> APIRouter:
+    """Every page's routes under /v1/analytics, each behind `access`."""
     router = APIRouter(prefix="/v1/analytics", tags=["analytics"], dependencies=[Depends(access)])
+    router.include_router(_overview_and_segments(engine))
+    for page in pages:
+        router.include_router(page(engine))
+    return router
+
+
+def _overview_and_segments(engine: AsyncEngine) -> APIRouter:
+    router = APIRouter()
 
     @router.get(
         "/overview",
@@ -101,9 +113,9 @@ def analytics_router(engine: AsyncEngine, access: Any) -> APIRouter:
     async def overview_figures(
         start: Start = None, end: End = None, currency: CurrencyCode = None
     ) -> dict[str, Any]:
-        period = _period(start, end)
+        period = period_of(start, end)
         previous = period.previous()
-        found = await _snapshots(engine, previous.start, period.end, currency)
+        found = await load_snapshots(engine, previous.start, period.end, currency)
         trends = overview(found.rows, period, found.currency or "")
         return {
             **found.head(period),
@@ -120,8 +132,8 @@ def analytics_router(engine: AsyncEngine, access: Any) -> APIRouter:
     async def segment_figures(
         start: Start = None, end: End = None, currency: CurrencyCode = None
     ) -> dict[str, Any]:
-        period = _period(start, end)
-        found = await _snapshots(engine, period.start, period.end, currency)
+        period = period_of(start, end)
+        found = await load_snapshots(engine, period.start, period.end, currency)
         by_segment = segments(found.rows, period, found.currency or "")
         return {
             **found.head(period),

@@ -16,7 +16,8 @@ from services.runtime.consumer import ConsumerConfig, Record
 from services.runtime.http import create_service_app
 from services.runtime.messages import OutboxMessage
 from services.runtime.service import Service, run_service
-from services.scoring.analytics_api import analytics_router
+from services.scoring.analytics_api import PageRoutes, analytics_router
+from services.scoring.analytics_store import OVERVIEW_SNAPSHOT, SEGMENTS_SNAPSHOT, SnapshotPart
 from services.scoring.api import scoring_router
 from services.scoring.dashboard.routes import mount_dashboard
 from services.scoring.dashboard.session import DashboardSessions, admin_or_session
@@ -30,6 +31,10 @@ from services.scoring.snapshots import DailySnapshots
 from services.scoring.store import PostgresScoringStore
 
 SERVICE = "scoring"
+# The dashboard's pages beyond the overview and segments: their analytics routes and what
+# each adds to the daily snapshot.
+ANALYTICS_PAGES: tuple[PageRoutes, ...] = ()
+SNAPSHOT_PARTS: tuple[SnapshotPart, ...] = (OVERVIEW_SNAPSHOT, SEGMENTS_SNAPSHOT)
 _LIFECYCLE = TypeAdapter[LifecycleEvent](LifecycleEvent)
 
 
@@ -98,9 +103,11 @@ async def build(settings: ScoringSettings, resources: AsyncExitStack) -> Service
     sessions = DashboardSessions(token, timedelta(hours=settings.dashboard_session_hours))
     clock = partial(datetime.now, UTC)
     access = admin_or_session(sessions, clock, admin)
-    app.include_router(analytics_router(infrastructure.engine, access))
+    app.include_router(analytics_router(infrastructure.engine, access, ANALYTICS_PAGES))
     mount_dashboard(app, sessions, clock)
-    snapshots = DailySnapshots(infrastructure.engine, settings.analytics_snapshot_seconds)
+    snapshots = DailySnapshots(
+        infrastructure.engine, SNAPSHOT_PARTS, settings.analytics_snapshot_seconds
+    )
     return Service(
         app=app,
         readiness=infrastructure.readiness,

@@ -7,7 +7,7 @@ and the rows are upserts, so a second run the same day only refreshes them.
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import text
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.runtime.failures import is_transient
 from services.runtime.stopping import wait_or_stop
-from services.scoring.analytics_store import AnalyticsStore
+from services.scoring.analytics_store import SnapshotPart, snapshot
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +26,12 @@ class DailySnapshots:
     def __init__(
         self,
         engine: AsyncEngine,
+        parts: Sequence[SnapshotPart],
         interval_seconds: float,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._engine = engine
+        self._parts = parts
         self._interval = interval_seconds
         self._clock = clock
 
@@ -39,7 +41,7 @@ class DailySnapshots:
         async with self._engine.begin() as connection:
             if not await connection.scalar(_TRY_LOCK):
                 return 0
-            return await AnalyticsStore(connection).snapshot(now.date(), now)
+            return await snapshot(connection, self._parts, now.date(), now)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -28,8 +28,16 @@ _HEADERS = {
 }
 
 
+# One script per page of the dashboard, each registering itself with the app's script.
+_PAGE_SCRIPTS = "\n".join(
+    f'  <script src="/static/pages/{script.name}" defer></script>'
+    for script in sorted((STATIC / "pages").glob("*.js"))
+)
+
+
 def _page(name: str, status: int = 200, error: str = "") -> HTMLResponse:
-    html = (STATIC / name).read_text(encoding="utf-8").replace("{{error}}", error)
+    html = (STATIC / name).read_text(encoding="utf-8")
+    html = html.replace("{{error}}", error).replace("{{pages}}", _PAGE_SCRIPTS)
     return HTMLResponse(html, status_code=status, headers=_HEADERS)
 
 

@@ -1,10 +1,13 @@
-"""Scoring runs behind the real ingest and profile: the profile tests' fixtures serve here too."""
+"""Scoring runs behind the real ingest and profile: the profile tests' fixtures serve here too.
+The dashboard's tests share one headless Chromium."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from playwright.async_api import Browser, Page
 
 from services.runtime.settings import ServiceSettings
+from tests.integration.browser import headless_chromium
 from tests.integration.helpers import RunningService, running_service
 from tests.integration.profile.conftest import (  # noqa: F401 (fixtures)
     ingest,
@@ -24,3 +27,31 @@ def scoring(
     # The dashboard's figures every second, so its tests see their events without waiting.
     with running_service("scoring", settings, RETAIN_ANALYTICS_SNAPSHOT_SECONDS="1") as service:
         yield service
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    async with headless_chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def console_errors() -> list[str]:
+    """What the page logged as errors; the test fails unless it is empty at the end."""
+    return []
+
+
+@pytest.fixture
+async def page(browser: Browser, console_errors: list[str]) -> AsyncIterator[Page]:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    opened = await context.new_page()
+    errors = console_errors
+    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    opened.on("pageerror", lambda e: errors.append(str(e)))
+    # Nothing the dashboard needs may come from another machine.
+    await context.route(
+        lambda url: not url.startswith("http://127.0.0.1"), lambda route: route.abort()
+    )
+    yield opened
+    await context.close()
+    assert errors == []

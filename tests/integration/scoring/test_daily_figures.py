@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.runtime.db import run_migrations
 from services.runtime.settings import ServiceSettings
-from services.scoring.analytics_store import AnalyticsStore
+from services.scoring.analytics_store import AnalyticsStore, snapshot
+from services.scoring.main import SNAPSHOT_PARTS
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +88,7 @@ async def _figures(engine: AsyncEngine) -> dict[tuple[date, str, str], float]:
 
 async def _snapshot(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
-        await AnalyticsStore(connection).snapshot(TODAY, NOW)
+        await snapshot(connection, SNAPSHOT_PARTS, TODAY, NOW)
 
 
 async def test_a_snapshot_writes_levels_and_revenue_and_the_next_one_replaces_it(

@@ -4,57 +4,18 @@ numbers the API gave the page, no console errors, and the logout. Screenshots go
 .artifacts/screenshots/."""
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Page
 
-from tests.conftest import REPO_ROOT
-from tests.integration.browser import headless_chromium
 from tests.integration.helpers import RunningService
 from tests.integration.profile.conftest import ADMIN, Storefront, order, wait_for
+from tests.integration.scoring.dashboard import TOKEN, drawn, log_in, open_page, screenshot
 
 pytestmark = pytest.mark.integration
-
-SCREENSHOTS = REPO_ROOT / ".artifacts" / "screenshots"
-TOKEN = ADMIN["Authorization"].removeprefix("Bearer ")
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with headless_chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def console_errors() -> list[str]:
-    """What the page logged as errors; the test fails unless it is empty at the end."""
-    return []
-
-
-@pytest.fixture
-async def page(browser: Browser, console_errors: list[str]) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = await context.new_page()
-    errors = console_errors
-    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    opened.on("pageerror", lambda e: errors.append(str(e)))
-    # Nothing the dashboard needs may come from another machine.
-    await context.route(
-        lambda url: not url.startswith("http://127.0.0.1"), lambda route: route.abort()
-    )
-    yield opened
-    await context.close()
-    assert errors == []
-
-
-async def _log_in(page: Page, url: str, token: str) -> None:
-    await page.goto(f"{url}/login")
-    await page.fill("#token", token)
-    await page.click("button[type=submit]")
 
 
 async def test_a_wrong_token_is_refused_and_no_data_is_served_without_a_login(
@@ -62,7 +23,7 @@ async def test_a_wrong_token_is_refused_and_no_data_is_served_without_a_login(
 ) -> None:
     await page.goto(scoring.url + "/")
     assert page.url == f"{scoring.url}/login"  # no session: to the login page
-    await _log_in(page, scoring.url, "not-the-token")
+    await log_in(page, scoring.url, "not-the-token")
     assert await page.text_content(".error") == "That is not the admin token."
     # The refusal is a 401, which the browser reports; it is the only error.
     assert [e for e in console_errors if "401" not in e] == []
@@ -121,7 +82,7 @@ async def test_the_overview_charts_the_numbers_the_api_gave_it(
         await wait_for(rfm_counted, seconds=60)
 
     async with page.expect_response(lambda r: "/v1/analytics/overview" in r.url) as answered:
-        await _log_in(page, scoring.url, TOKEN)
+        await log_in(page, scoring.url, TOKEN)
     given = await (await answered.value).json()
     await page.wait_for_selector("main[data-state=ready]")
     [cookie] = await page.context.cookies()
@@ -134,35 +95,26 @@ async def test_the_overview_charts_the_numbers_the_api_gave_it(
     assert TOKEN not in cookie["value"]
 
     for figure in given["figures"]:
-        drawn = await page.evaluate(
-            "name => window.retainCharts[name].getOption().series[0].data", figure["name"]
-        )
-        assert drawn == figure["series"], figure["name"]
+        series = await drawn(page, figure["name"], "o => o.series[0].data")
+        assert series == figure["series"], figure["name"]
         card = page.locator(f"article[data-figure={figure['name']}]")
         assert await card.locator("h2").text_content() == figure["title"]
     revenue = page.locator("article[data-figure=revenue] .value")
     assert "€" in (await revenue.text_content() or "")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=SCREENSHOTS / "overview.png", full_page=True)
+    await screenshot(page, "overview")
 
-    async with page.expect_response(lambda r: "/v1/analytics/segments" in r.url) as answered:
-        await page.click("nav a[data-page=segments]")
-    given = await (await answered.value).json()
-    await page.wait_for_selector("main[data-state=ready] article[data-figure='segments.rfm_grid']")
+    given = await open_page(page, "segments", "/v1/analytics/segments")
     tiers = given["dimensions"]["value_tier"]
     assert tiers, "the orders above put customers in value tiers"
     for dimension, segments in given["dimensions"].items():
-        drawn = await page.evaluate(
-            "name => window.retainCharts[name].getOption().series.map(s => [s.name, s.data])",
-            f"segments.{dimension}",
+        lines = await drawn(
+            page, f"segments.{dimension}", "o => o.series.map(s => [s.name, s.data])"
         )
-        assert drawn == [[s["segment"], s["customers_series"]] for s in segments], dimension
-    cells = await page.evaluate(
-        "() => window.retainCharts['segments.rfm_grid'].getOption().series[0].data"
-    )
+        assert lines == [[s["segment"], s["customers_series"]] for s in segments], dimension
+    cells = await drawn(page, "segments.rfm_grid", "o => o.series[0].data")
     grid = given["rfm_grid"]["customers"]
     assert cells == [[f, r, grid[r][f]] for r in range(5) for f in range(5)]
-    await page.screenshot(path=SCREENSHOTS / "segments.png", full_page=True)
+    await screenshot(page, "segments")
 
     await page.click("#logout")
     await page.wait_for_url(f"{scoring.url}/login")

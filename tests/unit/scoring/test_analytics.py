@@ -7,16 +7,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.scoring.domain.analytics import (
+from services.scoring.domain.analytics.figures import (
     ALL_CURRENCIES,
-    OVERVIEW,
     DateRange,
     Figure,
     FigureKind,
-    overview,
-    segments,
     trend,
 )
+from services.scoring.domain.analytics.overview import OVERVIEW, overview
+from services.scoring.domain.analytics.segments import segments
 
 LEVEL = Figure("customers", FigureKind.LEVEL, False, "Customers")
 FLOW = Figure("revenue", FigureKind.FLOW, True, "Revenue")

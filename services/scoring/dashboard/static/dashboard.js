@@ -1,22 +1,13 @@
 // The Retain dashboard: pages that chart /v1/analytics/... with ECharts. No build step, no
-// framework: each page fetches its JSON (the session cookie authenticates it) and draws it.
-// Every chart is kept in window.retainCharts by name, so the browser tests can read what was
-// drawn from the chart itself.
+// framework: each page (one script in pages/, registered with Retain.page) fetches its JSON
+// (the session cookie authenticates it) and draws it. Every chart is kept in
+// window.retainCharts by name, so the browser tests can read what was drawn from the chart
+// itself.
 "use strict";
 
 window.retainCharts = {};
 
-const PAGES = {
-  overview: { title: "Overview", render: renderOverview },
-  segments: { title: "Segments", render: renderSegments },
-};
-
-const DIMENSION_TITLES = {
-  value_tier: "Value tiers",
-  rfm_segment: "RFM segments",
-  ladder_step: "Loyalty ladder",
-  lifecycle_stage: "Lifecycle stages",
-};
+const PAGES = {};
 
 const NO_DATA = "No data yet. Send events to ingest (see the README's \"Try it\"), or load " +
   "the demo storefront, then come back in a few minutes: the figures are written every " +
@@ -77,46 +68,6 @@ function chartIn(element, name, option) {
   return chart;
 }
 
-function sparkline(figure, currency) {
-  return {
-    animation: false,
-    grid: { left: 8, right: 8, top: 8, bottom: 20 },
-    tooltip: {
-      trigger: "axis",
-      valueFormatter: (value) => formatValue(figure, value, currency),
-    },
-    xAxis: { type: "time", axisLabel: { fontSize: 10 } },
-    yAxis: { type: "value", show: false, scale: true },
-    series: [{
-      name: figure.title,
-      type: figure.kind === "flow" ? "bar" : "line",
-      data: figure.series,
-      connectNulls: false,
-      symbolSize: 5,  // a level with one day of history is one point: it must show
-    }],
-  };
-}
-
-async function renderOverview(page, controls) {
-  const data = await getJson("/v1/analytics/overview", controls);
-  fillCurrencies(data.currencies, data.currency);
-  if (data.figures.every((figure) => figure.value === null)) showMessage(NO_DATA, false);
-  for (const figure of data.figures) {
-    const card = document.createElement("article");
-    card.className = "card";
-    card.dataset.figure = figure.name;
-    const change = formatChange(figure.change);
-    card.innerHTML = "<h2></h2><p class=\"value\"></p><p class=\"change\"></p><div class=\"chart\"></div>";
-    card.querySelector("h2").textContent = figure.title;
-    card.querySelector(".value").textContent = formatValue(figure, figure.value, data.currency);
-    const changeLine = card.querySelector(".change");
-    changeLine.textContent = change.text;
-    changeLine.classList.add(...(change.cls ? [change.cls] : []));
-    page.appendChild(card);
-    chartIn(card.querySelector(".chart"), figure.name, sparkline(figure, data.currency));
-  }
-}
-
 function card(page, name, title, wide) {
   const element = document.createElement("article");
   element.className = wide ? "card wide" : "card";
@@ -127,53 +78,6 @@ function card(page, name, title, wide) {
   return element.querySelector(".chart");
 }
 
-async function renderSegments(page, controls) {
-  const data = await getJson("/v1/analytics/segments", controls);
-  fillCurrencies(data.currencies, data.currency);
-  const dimensions = Object.entries(data.dimensions);
-  if (dimensions.every(([, segments]) => segments.length === 0)) {
-    showMessage(NO_DATA, false);
-    return;
-  }
-  for (const [dimension, segments] of dimensions) {
-    const element = card(page, `segments.${dimension}`, `${DIMENSION_TITLES[dimension]}: customers`);
-    chartIn(element, `segments.${dimension}`, {
-      animation: false,
-      grid: { left: 48, right: 16, top: 40, bottom: 24 },
-      legend: { type: "scroll", top: 0 },
-      tooltip: { trigger: "axis" },
-      xAxis: { type: "time" },
-      yAxis: { type: "value" },
-      series: segments.map((segment) => ({
-        name: segment.segment,
-        type: "line",
-        data: segment.customers_series,
-        symbolSize: 5,
-        connectNulls: false,
-      })),
-    });
-  }
-  const grid = data.rfm_grid;
-  const title = `RFM grid (recency x frequency), ${grid.day || "no snapshot"}: customers`;
-  const element = card(page, "segments.rfm_grid", title, true);
-  const cells = [];
-  grid.customers.forEach((row, r) => row.forEach((count, f) => cells.push([f, r, count])));
-  chartIn(element, "segments.rfm_grid", {
-    animation: false,
-    grid: { left: 72, right: 96, top: 24, bottom: 40 },
-    tooltip: {
-      formatter: (item) => `recency ${item.value[1] + 1}, frequency ${item.value[0] + 1}: ` +
-        `${item.value[2]} customers, ` +
-        formatValue({ money: true }, grid.value[item.value[1]][item.value[0]], data.currency),
-    },
-    xAxis: { type: "category", name: "frequency", data: ["1", "2", "3", "4", "5"] },
-    yAxis: { type: "category", name: "recency", data: ["1", "2", "3", "4", "5"] },
-    visualMap: { min: 0, max: Math.max(1, ...cells.map((c) => c[2])), calculable: true,
-      orient: "vertical", right: 8, top: "middle" },
-    series: [{ name: "customers", type: "heatmap", data: cells, label: { show: true } }],
-  });
-}
-
 function fillCurrencies(currencies, chosen) {
   const select = $("currency");
   select.replaceChildren(...currencies.map((code) => new Option(code, code, false, code === chosen)));
@@ -182,7 +86,8 @@ function fillCurrencies(currencies, chosen) {
 
 function currentPage() {
   const name = window.location.hash.replace(/^#\/?/, "");
-  return PAGES[name] ? name : "overview";
+  if (PAGES[name]) return name;
+  return Object.entries(PAGES).sort(([, a], [, b]) => a.order - b.order)[0][0];
 }
 
 async function show() {
@@ -207,7 +112,8 @@ async function show() {
 }
 
 function start() {
-  for (const [name, page] of Object.entries(PAGES)) {
+  const ordered = Object.entries(PAGES).sort(([, a], [, b]) => a.order - b.order);
+  for (const [name, page] of ordered) {
     const link = document.createElement("a");
     link.href = `#/${name}`;
     link.textContent = page.title;
@@ -226,3 +132,20 @@ function start() {
 }
 
 document.addEventListener("DOMContentLoaded", start);
+
+// What the page scripts use.
+window.Retain = {
+  NO_DATA,
+  card,
+  chartIn,
+  fillCurrencies,
+  formatChange,
+  formatValue,
+  getJson,
+  showMessage,
+  // Register a page: its name (the #/name link), its title in the menu, its place in the
+  // menu (`order`, ascending) and `render(main, controls)`, which draws it into `main`.
+  page(name, { title, order, render }) {
+    PAGES[name] = { title, order, render };
+  },
+};
