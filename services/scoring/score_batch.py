@@ -11,7 +11,9 @@ transaction, and return what it announces.
   erasure is theirs and forgotten, even when it arrives late; later is a customer who came back
   (the rule: domain/erasure.py);
 - every customer touched is scored again with the current model; scores.v1 is published only
-  when the record changed (its computed_at aside), with the transitions it implies.
+  when the record changed (its computed_at aside), with the transitions it implies; each
+  transition is also kept (scoring.transitions: the customer's history), moved to the survivor
+  of a merge and forgotten with the customer.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,7 +36,7 @@ from services.scoring.domain.ledger import LedgerOrder, ledger_order
 from services.scoring.domain.profile_view import ScoredProfile
 from services.scoring.domain.score import ScoringModel, score_customers
 from services.scoring.domain.standing import StandingRules
-from services.scoring.domain.transitions import Standing, transitions
+from services.scoring.domain.transitions import Standing, Transition, kept, transitions
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +76,20 @@ class ScoringStore(Protocol):
         ...
 
     async def forget_profiles(self, customer_ids: Iterable[str]) -> set[str]:
-        """Delete the customers' profiles and scores; returns those that had scores."""
+        """Delete the customers' profiles, scores and transitions; returns those that had
+        scores."""
+        ...
+
+    async def record_transitions(self, changes: Sequence[Transition]) -> None:
+        """Keep these transitions; one already kept (the same event id) stays as it is."""
+        ...
+
+    async def move_transitions(self, moved: Mapping[str, str]) -> None:
+        """Give each absorbed customer's transitions (absorbed -> survivor) to the survivor."""
+        ...
+
+    async def forget_transitions(self, until: Mapping[str, datetime]) -> None:
+        """Delete each customer's transitions at or before their time."""
         ...
 
     async def erasures(self, customer_ids: Iterable[str]) -> dict[str, datetime]:
@@ -157,6 +172,7 @@ class ScoreBatch:
         ]
         await store.add_orders(orders)
         await store.move_orders(merged)
+        await store.move_transitions(merged)
         ended = batch.ended | await self._forget_erased(store, erased, erased_at)
         had_scores = await store.forget_profiles(ended | set(merged))
         # A tombstone for each customer forgotten here that had scores (the profiles.v1
@@ -181,6 +197,7 @@ class ScoreBatch:
         Returns the customers whose profile ends."""
         if not erased:
             return set()
+        await store.forget_transitions({c: erased_at[c] for c in erased})
         held = await store.orders(erased)
         await store.forget_orders(
             [
@@ -214,6 +231,7 @@ class ScoreBatch:
         ledger = await store.orders(customer_ids)
         stored = await store.lock_scores(customer_ids)
         saved = []
+        changes: list[Transition] = []
         messages: list[OutboxMessage] = []
         # Orders before the profile: scored when the profile comes.
         ready = [c for c in customer_ids if c in profiles]
@@ -230,17 +248,20 @@ class ScoreBatch:
             saved.append((customer_id, revision, value, standing))
             key = customer_id.encode()
             messages.append(OutboxMessage(SCORES, key, value.encode()))
+            announced = transitions(
+                customer_id,
+                None if before is None else before.standing,
+                standing,
+                revision=revision,
+                at=now,
+            )
             messages += [
                 OutboxMessage(LIFECYCLE, key, event.model_dump_json().encode())
-                for event in transitions(
-                    customer_id,
-                    None if before is None else before.standing,
-                    standing,
-                    revision=revision,
-                    at=now,
-                )
+                for event in announced
             ]
+            changes += kept(announced)
         await store.save_scores(saved)
+        await store.record_transitions(changes)
         return messages
 
 

@@ -23,7 +23,7 @@ from services.scoring.domain.recommend import CoPurchases
 from services.scoring.domain.refit import SAMPLE_BUCKETS
 from services.scoring.domain.rfm import RfmBounds
 from services.scoring.domain.score import ScoringModel
-from services.scoring.domain.transitions import Standing
+from services.scoring.domain.transitions import Standing, Transition
 from services.scoring.domain.upgrades import Catalogue, Listing, UpgradeRules
 from services.scoring.score_batch import ProfileUpdate, StoredScores
 
@@ -158,6 +158,31 @@ _SAVE_SCORES = text(
     "CAST(:standings AS text[])) AS u(c, r, rec, s) "
     "ON CONFLICT (customer_id) DO UPDATE SET revision = excluded.revision, "
     "record = excluded.record, standing = excluded.standing"
+)
+
+_RECORD_TRANSITIONS = text(
+    "INSERT INTO scoring.transitions "
+    "(event_id, customer_id, dimension, from_segment, to_segment, at, day) "
+    "SELECT * FROM unnest(CAST(:event_ids AS text[]), CAST(:customer_ids AS text[]), "
+    "CAST(:dimensions AS text[]), CAST(:froms AS text[]), CAST(:tos AS text[]), "
+    "CAST(:ats AS timestamptz[]), CAST(:days AS date[])) ON CONFLICT (event_id) DO NOTHING"
+)
+_MOVE_TRANSITIONS = text(
+    "UPDATE scoring.transitions AS t SET customer_id = m.survivor "
+    "FROM unnest(CAST(:absorbed AS text[]), CAST(:survivors AS text[])) AS m(absorbed, survivor) "
+    "WHERE t.customer_id = m.absorbed"
+)
+_FORGET_TRANSITIONS_UNTIL = text(
+    "DELETE FROM scoring.transitions AS t "
+    "USING unnest(CAST(:ids AS text[]), CAST(:untils AS timestamptz[])) AS f(c, until) "
+    "WHERE t.customer_id = f.c AND t.at <= f.until"
+)
+_FORGET_TRANSITIONS = text(
+    "DELETE FROM scoring.transitions WHERE customer_id = ANY(CAST(:ids AS text[]))"
+)
+_TRANSITIONS_OF = text(
+    "SELECT event_id, customer_id, dimension, from_segment, to_segment, at "
+    "FROM scoring.transitions WHERE customer_id = :id ORDER BY at, event_id"
 )
 
 
@@ -342,11 +367,13 @@ class PostgresScoringStore:
             )
 
     async def forget_profiles(self, customer_ids: Iterable[str]) -> set[str]:
-        """Delete the customers' profiles and scores; returns those that had published scores."""
+        """Delete the customers' profiles, scores and transitions; returns those that had
+        published scores."""
         ids = sorted(set(customer_ids))
         if not ids:
             return set()
         await self._connection.execute(_FORGET_PROFILES, {"ids": ids})
+        await self._connection.execute(_FORGET_TRANSITIONS, {"ids": ids})
         return set(await self._connection.scalars(_FORGET_SCORES, {"ids": ids}))
 
     async def erasures(self, customer_ids: Iterable[str]) -> dict[str, datetime]:
@@ -400,6 +427,42 @@ class PostgresScoringStore:
                     "standings": [_standing_out(standing) for _, _, _, standing in scores],
                 },
             )
+
+    async def record_transitions(self, changes: Sequence[Transition]) -> None:
+        if changes:
+            await self._connection.execute(
+                _RECORD_TRANSITIONS,
+                {
+                    "event_ids": [t.event_id for t in changes],
+                    "customer_ids": [t.customer_id for t in changes],
+                    "dimensions": [t.dimension for t in changes],
+                    "froms": [t.from_segment for t in changes],
+                    "tos": [t.to_segment for t in changes],
+                    "ats": [t.at for t in changes],
+                    "days": [t.day for t in changes],
+                },
+            )
+
+    async def move_transitions(self, moved: Mapping[str, str]) -> None:
+        if moved:
+            await self._connection.execute(
+                _MOVE_TRANSITIONS,
+                {"absorbed": list(moved), "survivors": list(moved.values())},
+            )
+
+    async def forget_transitions(self, until: Mapping[str, datetime]) -> None:
+        if until:
+            await self._connection.execute(
+                _FORGET_TRANSITIONS_UNTIL, {"ids": list(until), "untils": list(until.values())}
+            )
+
+    async def transitions_of(self, customer_id: str) -> list[Transition]:
+        """The customer's kept transitions, oldest first."""
+        rows = await self._connection.execute(_TRANSITIONS_OF, {"id": customer_id})
+        return [
+            Transition(r.event_id, r.customer_id, r.dimension, r.from_segment, r.to_segment, r.at)
+            for r in rows
+        ]
 
 
 def _erasure_hash(customer_id: str) -> str:

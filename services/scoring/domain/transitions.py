@@ -11,8 +11,9 @@ change, so the same change is never announced under two ids, while a customer wh
 a segment later is announced again.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from schemas.topics.lifecycle_v1 import (
@@ -26,6 +27,8 @@ from services.scoring.domain.rfm import RfmSegment
 from services.scoring.domain.standing import CHURN_BANDS, LADDER, TIER_RANK, ChurnBand
 
 Dimension = Literal["value_tier", "rfm_segment", "ladder_step", "churn_risk"]
+# What a kept transition changed: the lifecycle stage, or one of the segment dimensions.
+HistoryDimension = Literal["lifecycle_stage", Dimension]
 
 # The dimensions whose segments rank: a change up or down says which way a customer moved.
 _RANKS: dict[Dimension, dict[str, int]] = {
@@ -101,3 +104,49 @@ def transitions(
             )
         )
     return events
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One announced change, as scoring keeps it (scoring.transitions): the customer's history,
+    and the moves between segments per day."""
+
+    event_id: str
+    customer_id: str
+    dimension: HistoryDimension
+    from_segment: str | None
+    to_segment: str
+    at: datetime
+
+    @property
+    def day(self) -> date:
+        return self.at.astimezone(UTC).date()
+
+
+def kept(events: Iterable[LifecycleEvent]) -> list[Transition]:
+    """The transitions among announced events, to keep beside the announcement."""
+    found: list[Transition] = []
+    for event in events:
+        if isinstance(event, StageChanged):
+            found.append(
+                Transition(
+                    event.event_id,
+                    event.customer_id,
+                    "lifecycle_stage",
+                    event.from_stage,
+                    event.to_stage,
+                    event.occurred_at,
+                )
+            )
+        elif isinstance(event, SegmentChanged):
+            found.append(
+                Transition(
+                    event.event_id,
+                    event.customer_id,
+                    event.dimension,
+                    event.from_segment,
+                    event.to_segment,
+                    event.occurred_at,
+                )
+            )
+    return found

@@ -1,14 +1,14 @@
 """An in-memory ScoringStore, so the scoring use case is tested in milliseconds."""
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import orjson
 
 from services.scoring.domain.profile_view import ScoredProfile
 from services.scoring.domain.score import LedgerOrder, ScoringModel
-from services.scoring.domain.transitions import Standing
+from services.scoring.domain.transitions import Standing, Transition
 from services.scoring.score_batch import ProfileUpdate, StoredScores
 
 
@@ -18,6 +18,7 @@ class MemoryScoringStore:
     orders_by_id: dict[str, dict[str, LedgerOrder]] = field(default_factory=dict)
     scores_by_id: dict[str, StoredScores] = field(default_factory=dict)
     erased_at: dict[str, datetime] = field(default_factory=dict)
+    transitions_by_id: dict[str, Transition] = field(default_factory=dict)  # by event id
 
     async def lock_customers(self, customer_ids: Iterable[str]) -> None:
         return None
@@ -51,12 +52,37 @@ class MemoryScoringStore:
                 self.orders_by_id.pop(customer_id, None)
 
     async def forget_profiles(self, customer_ids: Iterable[str]) -> set[str]:
+        ids = set(customer_ids)
         had = set()
-        for customer_id in customer_ids:
+        for customer_id in ids:
             self.profiles_by_id.pop(customer_id, None)
             if self.scores_by_id.pop(customer_id, None) is not None:
                 had.add(customer_id)
+        self._drop_transitions(lambda t: t.customer_id in ids)
         return had
+
+    async def record_transitions(self, changes: Sequence[Transition]) -> None:
+        for change in changes:
+            self.transitions_by_id.setdefault(change.event_id, change)
+
+    async def move_transitions(self, moved: Mapping[str, str]) -> None:
+        for event_id, change in list(self.transitions_by_id.items()):
+            if change.customer_id in moved:
+                self.transitions_by_id[event_id] = replace(
+                    change, customer_id=moved[change.customer_id]
+                )
+
+    async def forget_transitions(self, until: Mapping[str, datetime]) -> None:
+        self._drop_transitions(lambda t: t.customer_id in until and t.at <= until[t.customer_id])
+
+    def _drop_transitions(self, dropped: Callable[[Transition], bool]) -> None:
+        self.transitions_by_id = {e: t for e, t in self.transitions_by_id.items() if not dropped(t)}
+
+    def transitions_of(self, customer_id: str) -> list[Transition]:
+        return sorted(
+            (t for t in self.transitions_by_id.values() if t.customer_id == customer_id),
+            key=lambda t: (t.at, t.event_id),
+        )
 
     async def erasures(self, customer_ids: Iterable[str]) -> dict[str, datetime]:
         return {c: self.erased_at[c] for c in customer_ids if c in self.erased_at}

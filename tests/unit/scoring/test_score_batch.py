@@ -55,6 +55,16 @@ def erased(customer_id: str, at: datetime = NOW) -> CustomerErased:
     )
 
 
+def merge(survivor: str, absorbed: str, event_id: str = "m") -> ProfilesMerged:
+    return ProfilesMerged(
+        type="profiles_merged",
+        event_id=event_id,
+        customer_id=survivor,
+        occurred_at=NOW,
+        absorbed_customer_ids=[absorbed],
+    )
+
+
 def on(topic: str, messages: list[OutboxMessage]) -> list[OutboxMessage]:
     return [m for m in messages if m.topic == topic]
 
@@ -94,13 +104,7 @@ async def test_erasure_forgets_the_customer_and_publishes_one_tombstone() -> Non
 async def test_a_merge_moves_the_orders_to_the_survivor() -> None:
     store, score = MemoryScoringStore(), ScoreBatch(StandingRules(), unfitted_model())
     await score(store, [snapshot("anon", 1, "12"), completed("anon", "o1", "12", days_ago=5)], NOW)
-    merged = ProfilesMerged(
-        type="profiles_merged",
-        event_id="m",
-        customer_id="user",
-        occurred_at=NOW,
-        absorbed_customer_ids=["anon"],
-    )
+    merged = merge("user", "anon")
     messages = await score(store, [snapshot("user", 1, "12"), merged], NOW)
     assert OutboxMessage(SCORES, b"anon", None) in messages
     assert list(store.orders_by_id["user"]) == ["o1"]
@@ -236,14 +240,52 @@ async def test_the_guest_order_reaches_the_survivor_when_the_guest_tombstone_com
     # The merge sends a tombstone for the guest on profiles.v1 and profiles_merged on
     # lifecycle.v1; the tombstone ends the guest's profile, not their orders.
     await score(store, [ProfileUpdate("anon", None), snapshot("user", 1, "12")])
-    merged = ProfilesMerged(
-        type="profiles_merged",
-        event_id="m",
-        customer_id="user",
-        occurred_at=NOW,
-        absorbed_customer_ids=["anon"],
-    )
+    merged = merge("user", "anon")
     await score(store, [merged], NOW)
     assert list(store.orders_by_id) == ["user"]
     assert list(store.orders_by_id["user"]) == ["o1"]
     assert store.scores_by_id["user"].record["ladder_step"] == "customer"
+
+
+# The kept transitions (scoring.transitions): each announced change once, moved by a merge,
+# forgotten with the customer.
+
+
+def announced(messages: list[OutboxMessage]) -> set[str]:
+    return {orjson.loads(m.value or b"")["event_id"] for m in on(LIFECYCLE, messages)}
+
+
+async def test_every_announced_transition_is_kept_once() -> None:
+    store, score = MemoryScoringStore(), ScoreBatch(StandingRules(), unfitted_model())
+    first = await score(store, [snapshot("c1", 1, "30"), completed("c1", "o1", "30")], NOW)
+    again = await score(store, [completed("c1", "o2", "20", days_ago=0.5)], NOW)
+    kept = store.transitions_of("c1")
+    assert {t.event_id for t in kept} == announced(first) | announced(again)
+    assert ("lifecycle_stage", None, "acquisition") in {
+        (t.dimension, t.from_segment, t.to_segment) for t in kept
+    }
+    # A redelivery changes no record, so it announces and keeps nothing new.
+    await score(store, [completed("c1", "o2", "20", days_ago=0.5)], NOW)
+    assert store.transitions_of("c1") == kept
+
+
+async def test_a_merge_gives_the_absorbed_transitions_to_the_survivor() -> None:
+    store, score = MemoryScoringStore(), ScoreBatch(StandingRules(), unfitted_model())
+    first = await score(store, [snapshot("anon", 1, "12"), completed("anon", "o1", "12")], NOW)
+    merged = merge("user", "anon")
+    await score(store, [snapshot("user", 1, "12"), merged], NOW)
+    assert store.transitions_of("anon") == []
+    assert announced(first) <= {t.event_id for t in store.transitions_of("user")}
+
+
+async def test_erasure_forgets_the_transitions_up_to_it_and_keeps_a_comeback() -> None:
+    store, score = MemoryScoringStore(), ScoreBatch(StandingRules(), unfitted_model())
+    before = NOW - timedelta(hours=3)
+    await score(store, [snapshot("c1", 1, "30", at=before), completed("c1", "o1", "30")], before)
+    assert store.transitions_of("c1")
+    await score(store, [ProfileUpdate("c1", None), erased("c1", ERASED)], NOW)
+    assert store.transitions_of("c1") == []
+    # Back after the erasure: a new history, which a late announcement of it leaves alone.
+    back = await score(store, [snapshot("c1", 2, "0", at=NOW)], NOW)
+    await score(store, [erased("c1", ERASED)], NOW)
+    assert {t.event_id for t in store.transitions_of("c1")} == announced(back) != set()
