@@ -10,7 +10,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: install chromium sdk-test-deps run up down status test lint format schemas bench-ingest bench-profile bench-scoring bench-scoring-pipeline bench-notify clean help
+.PHONY: install chromium sdk-test-deps run up down status test lint format schemas bench-ingest bench-profile bench-scoring bench-scoring-pipeline bench-dashboard bench-notify clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -21,6 +21,7 @@ help:
 	@echo "make lint    ruff and mypy"
 	@echo "make bench-ingest / bench-profile / bench-scoring   rerun a benchmark; writes bench/<name>/results.md"
 	@echo "make bench-scoring-pipeline   profiles.v1 -> scores.v1 through Kafka, scoring and the relay"
+	@echo "make bench-dashboard   every analytics endpoint and the snapshot job with a million customers"
 	@echo "make bench-notify   journey decisions, SMTP delivery to Mailpit and SIGKILLs (~10 min)"
 	@echo "make clean   stop everything and delete local data (.retain/) and caches"
 
@@ -96,6 +97,9 @@ bench-scoring: install
 
 bench-scoring-pipeline: install
 	$(VENV)/bin/python -m bench.scoring.pipeline
+
+bench-dashboard: install
+	$(VENV)/bin/python -m bench.scoring.dashboard
 
 bench-notify: install
 	$(VENV)/bin/python -m bench.notify.run

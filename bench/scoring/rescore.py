@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import psutil
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bench.common import InProcessRecord, postgres_processes, with_durable_postgres
 from schemas.topics.profiles_v1 import Commerce, ProfileSnapshot, Referrals
@@ -39,6 +39,23 @@ from services.scoring.settings import ScoringSettings
 from services.scoring.store import PostgresScoringStore
 
 TARGET = 20_000
+
+
+def profiles_handler(engine: AsyncEngine, score_batch: ScoreBatch) -> TransactionalConsumer[Item]:
+    """What scoring's profiles.v1 consumer runs for a batch of records, without Kafka: decode,
+    score, store, outbox and offsets in one transaction."""
+
+    async def apply(connection: AsyncConnection, items: Sequence[Item]) -> list[OutboxMessage]:
+        return await score_batch(PostgresScoringStore(connection), items)
+
+    return TransactionalConsumer(
+        engine,
+        Outbox("scoring"),
+        group_id="bench",
+        dead_letter_topic="profiles.dlq.v1",
+        decode=decode_profile,
+        apply=apply,
+    )
 
 
 async def _run(args: argparse.Namespace, postgres: LocalPostgres) -> None:
@@ -63,19 +80,7 @@ async def _run(args: argparse.Namespace, postgres: LocalPostgres) -> None:
     async with engine.begin() as connection:
         store = PostgresScoringStore(connection)
         await store.add_orders([(c, o) for c, orders in ledger.items() for o in orders])
-    score_batch = ScoreBatch(rules, model)
-
-    async def apply(connection: AsyncConnection, items: Sequence[Item]) -> list[OutboxMessage]:
-        return await score_batch(PostgresScoringStore(connection), items)
-
-    handler = TransactionalConsumer(
-        engine,
-        Outbox("scoring"),
-        group_id="bench",
-        dead_letter_topic="profiles.dlq.v1",
-        decode=decode_profile,
-        apply=apply,
-    )
+    handler = profiles_handler(engine, ScoreBatch(rules, model))
 
     def changes(revision: int, first_offset: int) -> list[InProcessRecord]:
         # From revision 2 on, a referred customer's order raises the customer's historical

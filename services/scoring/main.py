@@ -17,7 +17,12 @@ from services.runtime.http import create_service_app
 from services.runtime.messages import OutboxMessage
 from services.runtime.service import Service, run_service
 from services.scoring.analytics_api import PageRoutes, analytics_router
-from services.scoring.analytics_store import OVERVIEW_SNAPSHOT, SEGMENTS_SNAPSHOT, SnapshotPart
+from services.scoring.analytics_store import (
+    MOVES_SNAPSHOT,
+    OVERVIEW_SNAPSHOT,
+    SEGMENTS_SNAPSHOT,
+    SnapshotPart,
+)
 from services.scoring.api import scoring_router
 from services.scoring.dashboard.routes import mount_dashboard
 from services.scoring.dashboard.session import DashboardSessions, admin_or_session
@@ -34,7 +39,7 @@ SERVICE = "scoring"
 # The dashboard's pages beyond the overview and segments: their analytics routes and what
 # each adds to the daily snapshot.
 ANALYTICS_PAGES: tuple[PageRoutes, ...] = ()
-SNAPSHOT_PARTS: tuple[SnapshotPart, ...] = (OVERVIEW_SNAPSHOT, SEGMENTS_SNAPSHOT)
+SNAPSHOT_PARTS: tuple[SnapshotPart, ...] = (OVERVIEW_SNAPSHOT, SEGMENTS_SNAPSHOT, MOVES_SNAPSHOT)
 _LIFECYCLE = TypeAdapter[LifecycleEvent](LifecycleEvent)
 
 

@@ -123,3 +123,51 @@ async def test_a_snapshot_writes_levels_and_revenue_and_the_next_one_replaces_it
     assert found[(TODAY, "", "customers:value_tier:low_value")] == 2
     assert (date(2026, 12, 1), "EUR", "revenue") not in found
     assert found[(TODAY, "EUR", "revenue")] == 70
+
+
+async def _transition(
+    engine: AsyncEngine, event_id: str, dimension: str, before: str | None, after: str, day: date
+) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO scoring.transitions (event_id, customer_id, dimension, "
+                "from_segment, to_segment, at, day) VALUES (:id, 'c9', :dimension, :before, "
+                ":after, :at, :day)"
+            ),
+            {
+                "id": event_id,
+                "dimension": dimension,
+                "before": before,
+                "after": after,
+                "at": datetime.combine(day, time(9), UTC),
+                "day": day,
+            },
+        )
+
+
+async def test_moves_between_segments_are_counted_on_their_days_from_the_transitions(
+    scoring_db: AsyncEngine,
+) -> None:
+    yesterday = TODAY - timedelta(days=1)
+    await _transition(scoring_db, "e1", "rfm_segment", "new", "loyal", yesterday)
+    await _transition(scoring_db, "e2", "rfm_segment", "new", "loyal", yesterday)
+    await _transition(scoring_db, "e3", "rfm_segment", "loyal", "at_risk", TODAY)
+    await _transition(scoring_db, "e4", "ladder_step", "prospect", "first_order", TODAY)
+    # A first segment is not a move; value tiers are not charted as moves.
+    await _transition(scoring_db, "e5", "rfm_segment", None, "new", TODAY)
+    await _transition(scoring_db, "e6", "value_tier", "low_value", "high_value", TODAY)
+    await _snapshot(scoring_db)
+    moves = {k: v for k, v in (await _figures(scoring_db)).items() if k[2].startswith("moves:")}
+    assert moves == {
+        (yesterday, "", "moves:rfm_segment:new>loyal"): 2,
+        (TODAY, "", "moves:rfm_segment:loyal>at_risk"): 1,
+        (TODAY, "", "moves:ladder_step:prospect>first_order"): 1,
+    }
+
+    # The customer is erased with their transitions: yesterday's moves go with them.
+    async with scoring_db.begin() as connection:
+        await connection.execute(text("DELETE FROM scoring.transitions WHERE event_id = 'e1'"))
+    await _snapshot(scoring_db)
+    found = await _figures(scoring_db)
+    assert found[(yesterday, "", "moves:rfm_segment:new>loyal")] == 1

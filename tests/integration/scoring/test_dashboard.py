@@ -81,6 +81,17 @@ async def test_the_overview_charts_the_numbers_the_api_gave_it(
 
         await wait_for(rfm_counted, seconds=60)
 
+        # A second order moves the first customer up the loyalty ladder: a move the sankey shows.
+        await storefront.send(
+            [order(f"dash-{run}-1", f"dash-{run}-o4", 30.0, timestamp=now.isoformat())]
+        )
+
+        async def moved() -> bool:
+            answer = await client.get(f"{scoring.url}/v1/analytics/segments", headers=ADMIN)
+            return bool(answer.json()["moves"]["ladder_step"])
+
+        await wait_for(moved, seconds=60)
+
     async with page.expect_response(lambda r: "/v1/analytics/overview" in r.url) as answered:
         await log_in(page, scoring.url, TOKEN)
     given = await (await answered.value).json()
@@ -106,14 +117,33 @@ async def test_the_overview_charts_the_numbers_the_api_gave_it(
     given = await open_page(page, "segments", "/v1/analytics/segments")
     tiers = given["dimensions"]["value_tier"]
     assert tiers, "the orders above put customers in value tiers"
-    for dimension, segments in given["dimensions"].items():
-        lines = await drawn(
-            page, f"segments.{dimension}", "o => o.series.map(s => [s.name, s.data])"
-        )
-        assert lines == [[s["segment"], s["customers_series"]] for s in segments], dimension
-    cells = await drawn(page, "segments.rfm_grid", "o => o.series[0].data")
-    grid = given["rfm_grid"]["customers"]
-    assert cells == [[f, r, grid[r][f]] for r in range(5) for f in range(5)]
+    grid = given["rfm_grid"]
+    for measure, series, cells in (
+        ("customers", "customers_series", grid["customers"]),
+        ("value", "value_series", grid["value"]),
+    ):
+        if measure == "value":
+            await page.select_option("#segments-measure", "value")
+            await page.wait_for_selector("main[data-state=ready] #segments-measure")
+        for dimension, segments in given["dimensions"].items():
+            lines = await drawn(
+                page, f"segments.{dimension}", "o => o.series.map(s => [s.name, s.data])"
+            )
+            assert lines == [[s["segment"], s[series]] for s in segments], (measure, dimension)
+        heat = await drawn(page, "segments.rfm_grid", "o => o.series[0].data")
+        assert heat == [[f, r, cells[r][f]] for r in range(5) for f in range(5)], measure
+    assert given["moves"]["ladder_step"], "the second order moved a customer up the ladder"
+    for dimension, moves in given["moves"].items():
+        name = f"segments.moves.{dimension}"
+        if not moves:  # said in words, not an empty chart
+            text = await page.locator(f"article[data-figure='{name}']").text_content()
+            assert "No customer moved in this range" in (text or "")
+            continue
+        links = await drawn(page, name, "o => o.series[0].links")
+        assert links == [
+            {"source": f"from {m['from']}", "target": f"to {m['to']}", "value": m["customers"]}
+            for m in moves
+        ]
     await screenshot(page, "segments")
 
     await page.click("#logout")

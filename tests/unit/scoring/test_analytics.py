@@ -15,7 +15,7 @@ from services.scoring.domain.analytics.figures import (
     trend,
 )
 from services.scoring.domain.analytics.overview import OVERVIEW, overview
-from services.scoring.domain.analytics.segments import segments
+from services.scoring.domain.analytics.segments import Move, move_figure, moves, segments
 
 LEVEL = Figure("customers", FigureKind.LEVEL, False, "Customers")
 FLOW = Figure("revenue", FigureKind.FLOW, True, "Revenue")
@@ -123,3 +123,23 @@ def test_no_snapshot_gives_an_empty_grid_not_an_error() -> None:
     assert found.rfm.day is None
     assert found.rfm.customers == [[0.0] * 5 for _ in range(5)]
     assert all(trends == [] for trends in found.dimensions.values())
+
+
+def test_moves_sum_the_ranges_days_per_pair_of_segments_largest_first() -> None:
+    period = DateRange(DAY - timedelta(days=1), DAY)
+    rows = [
+        (DAY, ALL_CURRENCIES, move_figure("rfm_segment", "new", "loyal"), 3.0),
+        (DAY - timedelta(days=1), ALL_CURRENCIES, move_figure("rfm_segment", "new", "loyal"), 2.0),
+        (DAY, ALL_CURRENCIES, move_figure("rfm_segment", "loyal", "new"), 1.0),
+        (DAY, ALL_CURRENCIES, move_figure("ladder_step", "prospect", "first_order"), 4.0),
+        # Outside the range, or not a move: not counted.
+        (DAY - timedelta(days=2), ALL_CURRENCIES, move_figure("rfm_segment", "new", "loyal"), 9.0),
+        (DAY, ALL_CURRENCIES, "customers:rfm_segment:new", 7.0),
+        (DAY, ALL_CURRENCIES, move_figure("value_tier", "bronze", "silver"), 5.0),
+    ]
+    found = moves(rows, period)
+    assert found == {
+        "rfm_segment": [Move("new", "loyal", 5.0), Move("loyal", "new", 1.0)],
+        "ladder_step": [Move("prospect", "first_order", 4.0)],
+    }
+    assert moves([], period) == {"rfm_segment": [], "ladder_step": []}

@@ -143,6 +143,8 @@ window.Retain = {
   formatValue,
   getJson,
   showMessage,
+  // Draw the page again (after a control of the page's own changed).
+  redraw: () => show(),
   // Register a page: its name (the #/name link), its title in the menu, its place in the
   // menu (`order`, ascending) and `render(main, controls)`, which draws it into `main`.
   page(name, { title, order, render }) {

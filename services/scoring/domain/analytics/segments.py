@@ -10,6 +10,8 @@ from services.scoring.domain.analytics.figures import ALL_CURRENCIES, DateRange
 SEGMENT_DIMENSIONS = ("value_tier", "rfm_segment", "ladder_step", "lifecycle_stage")
 RFM_GRID = "rfm_grid"  # cells r<recency>f<frequency>, 1..5 each
 SCORES = range(1, 6)
+# The names of the page's figures, as SQL LIKE patterns.
+SEGMENTS_PAGE_FIGURES = ("customers:%", "clv_historical:%", "moves:%")
 
 
 def segment_figure(measure: str, dimension: str, segment: str) -> str:
@@ -94,3 +96,43 @@ def _rfm_grid(series: Mapping[tuple[str, str, str], Mapping[date, float]]) -> Rf
         ]
 
     return RfmGrid(day, grid("customers"), grid("clv_historical"))
+
+
+# ---------------------------------------------------------------- moves between segments
+
+MOVE_DIMENSIONS = ("rfm_segment", "ladder_step")
+
+
+def move_figure(dimension: str, before: str, after: str) -> str:
+    """The daily figure counting moves from segment `before` to `after` of a dimension."""
+    return f"moves:{dimension}:{before}>{after}"
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    before: str
+    after: str
+    customers: float
+
+
+def moves(rows: Iterable[tuple[date, str, str, float]], period: DateRange) -> dict[str, list[Move]]:
+    """Per dimension, the moves between segments made on the range's days: how many from each
+    segment to each other, largest first. A customer who moved twice counts in both moves; a
+    move and its way back are both shown."""
+    days = set(period.each_day())
+    counted: dict[tuple[str, str, str], float] = {}
+    for day, currency, name, value in rows:
+        measure, _, rest = name.partition(":")
+        if measure != "moves" or day not in days or currency != ALL_CURRENCIES:
+            continue
+        dimension, _, move = rest.partition(":")
+        before, _, after = move.partition(">")
+        key = (dimension, before, after)
+        counted[key] = counted.get(key, 0.0) + value
+    found: dict[str, list[Move]] = {dimension: [] for dimension in MOVE_DIMENSIONS}
+    for (dimension, before, after), customers in counted.items():
+        if dimension in found and customers:
+            found[dimension].append(Move(before, after, customers))
+    for listed in found.values():
+        listed.sort(key=lambda m: (-m.customers, m.before, m.after))
+    return found
