@@ -14,6 +14,7 @@ from schemas.topics import (
     LIFECYCLE,
     LIFECYCLE_DLQ,
     NOTIFICATIONS,
+    NOTIFICATIONS_DLQ,
     PROFILES,
     PROFILES_DLQ,
     SCORES,
@@ -93,10 +94,12 @@ PAYLOADS: dict[str, Payload] = {
         "notifications.v1.json",
         NotificationEvent,
         "notify",
-        "An email sent, suppressed (with the reason) or bounced, discriminated by `type`.",
+        "An email sent, suppressed (with the reason), bounced, uncertain, opened, clicked or "
+        "unsubscribed from, discriminated by `type`.",
     ),
     TOUCHPOINTS_DLQ: _DEAD_LETTER,
     PROFILES_DLQ: _DEAD_LETTER,
     LIFECYCLE_DLQ: _DEAD_LETTER,
     SCORES_DLQ: _DEAD_LETTER,
+    NOTIFICATIONS_DLQ: _DEAD_LETTER,
 }

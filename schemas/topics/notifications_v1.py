@@ -1,11 +1,12 @@
 """notifications.v1 (keyed by customer id): what happened to each email, by `type`: sent,
-suppressed (with the reason), bounced, uncertain."""
+suppressed (with the reason), bounced, uncertain; and what its reader did with it: opened,
+clicked (with the URL), unsubscribed."""
 
 from typing import Annotated, Literal
 
 from pydantic import Field
 
-from schemas._types import Id, OptionalId, Text, UtcDatetime
+from schemas._types import Id, OptionalId, Text, Url, UtcDatetime
 from schemas.topics._common import TopicModel
 
 EmailKind = Literal["marketing", "transactional"]
@@ -63,7 +64,40 @@ class NotificationUncertain(_Notification):
     smtp_message_id: Text | None = None
 
 
+class _Reaction(_Notification):
+    """What the reader did with an email, recorded by notify's signed links (the same moment
+    as the touchpoint notify publishes for it: Email Opened, Email Link Clicked, Unsubscribed)."""
+
+    event_id: Id = Field(
+        description="One per occurrence, the messageId of its touchpoint: publishing it twice "
+        "is harmless."
+    )
+
+
+class NotificationOpened(_Reaction):
+    """The open pixel was loaded (by the reader, or by a mail client or proxy fetching images)."""
+
+    type: Literal["opened"]
+
+
+class NotificationClicked(_Reaction):
+    type: Literal["clicked"]
+    url: Url
+
+
+class NotificationUnsubscribed(_Reaction):
+    """The reader unsubscribed with the email's link (the address is suppressed from then on)."""
+
+    type: Literal["unsubscribed"]
+
+
 NotificationEvent = Annotated[
-    NotificationSent | NotificationSuppressed | NotificationBounced | NotificationUncertain,
+    NotificationSent
+    | NotificationSuppressed
+    | NotificationBounced
+    | NotificationUncertain
+    | NotificationOpened
+    | NotificationClicked
+    | NotificationUnsubscribed,
     Field(discriminator="type"),
 ]

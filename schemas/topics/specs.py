@@ -41,6 +41,7 @@ SCORES_DLQ = "scores.dlq.v1"
 LIFECYCLE = "lifecycle.v1"
 LIFECYCLE_DLQ = "lifecycle.dlq.v1"
 NOTIFICATIONS = "notifications.v1"
+NOTIFICATIONS_DLQ = "notifications.dlq.v1"
 
 # Partitions bound consumer parallelism per group; 6 gives room to scale a consumer to six
 # replicas while staying cheap on a single local broker.
@@ -95,7 +96,8 @@ TOPICS: tuple[TopicSpec, ...] = (
         "delete",
         30 * DAY_MS,
         "customer id",
-        "Emails sent, suppressed (with why), bounced, or uncertain after a crash mid-send.",
+        "Emails sent, suppressed (with why), bounced, uncertain after a crash mid-send; "
+        "opened, clicked, unsubscribed.",
     ),
     TopicSpec(
         TOUCHPOINTS_DLQ,
@@ -128,6 +130,14 @@ TOPICS: tuple[TopicSpec, ...] = (
         30 * DAY_MS,
         "original key",
         "lifecycle.v1 messages a consumer (scoring, notify) could not process, with the error.",
+    ),
+    TopicSpec(
+        NOTIFICATIONS_DLQ,
+        1,
+        "delete",
+        30 * DAY_MS,
+        "original key",
+        "notifications.v1 messages the scoring consumer could not process, with the error.",
     ),
 )
 

@@ -140,6 +140,10 @@ _NOTIFICATIONS_OF = text(
     "detail, attempts, message_id, created_at, updated_at FROM notify.notifications "
     "WHERE customer_id = :id ORDER BY created_at DESC, notification_id LIMIT :limit"
 )
+_EMAIL_OF_LINK = text(
+    "SELECT kind, template, journey, trigger_event_id FROM notify.notifications "
+    "WHERE notification_id = :id AND customer_id = :customer_id"
+)
 _COUNT = text(
     "INSERT INTO notify.journey_counts AS j (journey, counter, count) "
     "SELECT * FROM unnest(CAST(:journeys AS text[]), CAST(:counters AS text[]), "
@@ -467,6 +471,15 @@ class PostgresNotifyStore:
             _NOTIFICATIONS_OF, {"id": customer_id, "limit": limit}
         )
         return [dict(r._mapping) for r in rows]
+
+    async def email_of_link(self, notification_id: str, customer_id: str) -> dict[str, Any] | None:
+        """The kind, template, journey and trigger of the email a link of ours names."""
+        row = (
+            await self._connection.execute(
+                _EMAIL_OF_LINK, {"id": notification_id, "customer_id": customer_id}
+            )
+        ).first()
+        return dict(row._mapping) if row else None
 
     async def count(self, counters: Iterable[tuple[str, str]]) -> None:
         """Add one to each (journey, counter), as often as it is listed."""

@@ -26,7 +26,9 @@ told to try again, rather than told they are unsubscribed when they are not.
 
 `tracking_touchpoint(payload, facts, user_id=..., anonymous_id=...)` is the touchpoints.v1
 record of an open, click or unsubscribe (Email Opened, Email Link Clicked, Unsubscribed), with
-a message id derived from the facts, so publishing it twice is harmless.
+a message id derived from the facts, so publishing it twice is harmless;
+`tracking_notification(payload, facts, email)` is its notifications.v1 record (opened,
+clicked, unsubscribed), for the email's journey and template, with the same id.
 """
 
 import html
@@ -41,6 +43,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from schemas.parse import parse_event
+from schemas.topics.notifications_v1 import (
+    EmailKind,
+    NotificationClicked,
+    NotificationOpened,
+    NotificationUnsubscribed,
+)
 from schemas.topics.touchpoints_v1 import Touchpoint, stamp
 from services.notify.domain.links import (
     ClickLink,
@@ -255,12 +263,12 @@ def tracking_touchpoint(
     email however often it is posted. `properties.email_id` is the notification id."""
     properties: dict[str, Any] = {"email_id": payload.notification_id}
     if isinstance(payload, OpenLink):
-        name, key = "Email Opened", f"open|{facts.at.isoformat()}"
+        name = "Email Opened"
     elif isinstance(payload, ClickLink):
-        name, key = "Email Link Clicked", f"click|{facts.at.isoformat()}|{payload.url}"
+        name = "Email Link Clicked"
         properties["link_url"] = payload.url
     else:
-        name, key = "Unsubscribed", "unsubscribe"
+        name = "Unsubscribed"
     context: dict[str, Any] = {}
     if facts.ip:
         context["ip"] = facts.ip[:64]
@@ -269,7 +277,7 @@ def tracking_touchpoint(
     raw: dict[str, Any] = {
         "type": "track",
         "event": name,
-        "messageId": str(uuid5(_TOUCHPOINT_NAMESPACE, f"{payload.notification_id}|{key}")),
+        "messageId": occurrence_id(payload, facts),
         "timestamp": facts.at.isoformat(),
         "properties": properties,
         "context": context,
@@ -279,6 +287,50 @@ def tracking_touchpoint(
     if anonymous_id:
         raw["anonymousId"] = anonymous_id
     return stamp(parse_event(raw), received_at=facts.at, source_id=TOUCHPOINT_SOURCE)
+
+
+def occurrence_id(payload: LinkPayload, facts: RequestFacts) -> str:
+    """The id of one open, click or unsubscribe, derived from the notification, the kind and
+    (for opens and clicks) the time and URL: the same for a record published twice."""
+    if isinstance(payload, OpenLink):
+        key = f"open|{facts.at.isoformat()}"
+    elif isinstance(payload, ClickLink):
+        key = f"click|{facts.at.isoformat()}|{payload.url}"
+    else:
+        key = "unsubscribe"
+    return str(uuid5(_TOUCHPOINT_NAMESPACE, f"{payload.notification_id}|{key}"))
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedEmail:
+    """What notify's email ledger says of the email a link belongs to."""
+
+    kind: EmailKind
+    template: str
+    journey: str | None
+    trigger_event_id: str | None
+
+
+def tracking_notification(
+    payload: LinkPayload, facts: RequestFacts, email: TrackedEmail
+) -> NotificationOpened | NotificationClicked | NotificationUnsubscribed:
+    """The notifications.v1 record of an open, click or unsubscribe of `email`; its
+    `event_id` is the touchpoint's message id, so the two name one occurrence."""
+    common: dict[str, Any] = {
+        "notification_id": payload.notification_id,
+        "customer_id": payload.customer_id,
+        "occurred_at": facts.at,
+        "kind": email.kind,
+        "template": email.template,
+        "journey": email.journey,
+        "trigger_event_id": email.trigger_event_id,
+        "event_id": occurrence_id(payload, facts),
+    }
+    if isinstance(payload, OpenLink):
+        return NotificationOpened(type="opened", **common)
+    if isinstance(payload, ClickLink):
+        return NotificationClicked(type="clicked", url=payload.url, **common)
+    return NotificationUnsubscribed(type="unsubscribed", **common)
 
 
 def _masked(email: str) -> str:

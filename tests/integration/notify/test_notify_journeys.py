@@ -9,15 +9,17 @@ from html import unescape as html_unescape
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from schemas.topics import NOTIFICATIONS
 from services.devstack.mailpit import LocalMailpit
 from services.notify.journeys import DIRECTORY as JOURNEY_FILES
 from services.profile.domain.identity import customer_id_for
 from services.runtime.settings import ServiceSettings
-from tests.integration.helpers import MailpitInbox, RunningService, start_service
+from tests.integration.helpers import MailpitInbox, RunningService, read_messages, start_service
 from tests.integration.notify.shoppers import (
     cart_change,
     completed,
@@ -217,6 +219,7 @@ async def test_opens_clicks_and_one_click_unsubscribe_come_back_into_the_profile
     storefront: Storefront,
     database: AsyncEngine,
     inbox: MailpitInbox,
+    settings: ServiceSettings,
 ) -> None:
     now = datetime.now(UTC)
     user = f"links-{uuid.uuid4().hex[:8]}"
@@ -281,6 +284,24 @@ async def test_opens_clicks_and_one_click_unsubscribe_come_back_into_the_profile
     [held_back] = await wait_for(suppressed, seconds=60)
     assert held_back["reason"] in ("suppressed_address", "unsubscribed")
     assert len(await delivered()) == 1
+
+    # notifications.v1 tells each reaction once, for the email's journey and template (the
+    # forged click is none); one more is never found.
+    reactions = await read_messages(
+        settings,
+        NOTIFICATIONS,
+        lambda m: (
+            m.key == customer_id.encode()
+            and orjson.loads(m.value or b"")["type"] in ("opened", "clicked", "unsubscribed")
+        ),
+        count=4,
+        wait_seconds=10,
+    )
+    told = sorted((orjson.loads(m.value or b"") for m in reactions), key=lambda r: r["type"])
+    assert [r["type"] for r in told] == ["clicked", "opened", "unsubscribed"]
+    assert {(r["journey"], r["template"]) for r in told} == {("abandoned_cart", "cart_reminder_1")}
+    assert told[0]["url"].startswith("http")
+    assert len({r["event_id"] for r in told}) == 3
 
 
 async def test_two_notify_processes_share_the_work_and_send_each_email_once(

@@ -12,7 +12,9 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schemas.catalog import PAYLOADS
 from schemas.errors import InvalidEvent
+from schemas.topics import NOTIFICATIONS
 from schemas.topics.touchpoints_v1 import Touchpoint
 from services.notify.domain.links import (
     ClickLink,
@@ -24,6 +26,8 @@ from services.notify.domain.links import (
 from services.notify.tracking import (
     PIXEL_GIF,
     RequestFacts,
+    TrackedEmail,
+    tracking_notification,
     tracking_router,
     tracking_touchpoint,
 )
@@ -338,3 +342,35 @@ def test_opens_at_other_times_are_other_touchpoints_but_unsubscribes_are_one() -
 def test_a_touchpoint_needs_an_identity() -> None:
     with pytest.raises(InvalidEvent):
         tracking_touchpoint(OpenLink(NID, CUSTOMER), FACTS)
+
+
+@pytest.mark.parametrize(
+    ("payload", "kind", "extra"),
+    [
+        (OpenLink(NID, CUSTOMER), "opened", {}),
+        (ClickLink(NID, CUSTOMER, TARGET), "clicked", {"url": TARGET}),
+        (UnsubscribeLink(NID, CUSTOMER, EMAIL), "unsubscribed", {}),
+    ],
+)
+def test_each_link_becomes_a_notification_of_its_email(
+    payload: LinkPayload, kind: str, extra: dict[str, str]
+) -> None:
+    email = TrackedEmail("marketing", "welcome_1", "welcome", "trigger-1")
+    record = tracking_notification(payload, FACTS, email)
+    wire = record.model_dump(mode="json", exclude_none=True)
+    assert PAYLOADS[NOTIFICATIONS].adapter.validate_json(record.model_dump_json()) == record
+    assert wire == {
+        "type": kind,
+        "notification_id": NID,
+        "customer_id": CUSTOMER,
+        "occurred_at": "2026-03-12T09:30:00Z",
+        "channel": "email",
+        "kind": "marketing",
+        "template": "welcome_1",
+        "journey": "welcome",
+        "trigger_event_id": "trigger-1",
+        # The touchpoint's message id: one occurrence, one id on both topics.
+        "event_id": str(tracking_touchpoint(payload, FACTS, user_id="u").message_id),
+        **extra,
+    }
+    assert tracking_notification(payload, FACTS, email) == record  # published twice: one id

@@ -374,6 +374,26 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
             "bounce_type": "hard",
             "smtp_status": 550,
         },
+        {
+            "type": "clicked",
+            "notification_id": "n3",
+            "customer_id": "c1",
+            "occurred_at": "2024-05-01T12:00:00Z",
+            "kind": "marketing",
+            "template": "welcome_1",
+            "journey": "welcome",
+            "event_id": "e1",
+            "url": "https://shop.example/p/1",
+        },
+        {
+            "type": "unsubscribed",
+            "notification_id": "n3",
+            "customer_id": "c1",
+            "occurred_at": "2024-05-01T12:00:00Z",
+            "kind": "marketing",
+            "template": "welcome_1",
+            "event_id": "e2",
+        },
     ],
     TOUCHPOINTS_DLQ: [
         json.loads(
