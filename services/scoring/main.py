@@ -4,18 +4,27 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import TypeVar
 
 from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from schemas.topics import LIFECYCLE, LIFECYCLE_DLQ, PROFILES, PROFILES_DLQ
+from schemas.topics import (
+    LIFECYCLE,
+    LIFECYCLE_DLQ,
+    NOTIFICATIONS,
+    NOTIFICATIONS_DLQ,
+    PROFILES,
+    PROFILES_DLQ,
+)
 from schemas.topics.lifecycle_v1 import LifecycleEvent
 from services.runtime.auth import admin_required
 from services.runtime.bootstrap import ConsumerKit, open_infrastructure
 from services.runtime.consumer import ConsumerConfig, Record
 from services.runtime.http import create_service_app
 from services.runtime.messages import OutboxMessage
-from services.runtime.service import Service, run_service
+from services.runtime.service import Service, Worker, run_service
+from services.runtime.transactional import Apply, Decode
 from services.scoring.analytics_api import PageRoutes, analytics_router
 from services.scoring.analytics_store import (
     MOVES_SNAPSHOT,
@@ -29,6 +38,8 @@ from services.scoring.dashboard.session import DashboardSessions, admin_or_sessi
 from services.scoring.domain.profile_view import ScoredProfile
 from services.scoring.domain.schedule import RefitSchedule
 from services.scoring.domain.score import unfitted_model
+from services.scoring.email_api import email_routes
+from services.scoring.email_store import count_emails, decode_notification, email_snapshot
 from services.scoring.refit_job import RefitJob
 from services.scoring.score_batch import Item, ProfileUpdate, ScoreBatch
 from services.scoring.settings import ScoringSettings
@@ -38,8 +49,9 @@ from services.scoring.store import PostgresScoringStore
 SERVICE = "scoring"
 # The dashboard's pages beyond the overview and segments: their analytics routes and what
 # each adds to the daily snapshot.
-ANALYTICS_PAGES: tuple[PageRoutes, ...] = ()
+ANALYTICS_PAGES: tuple[PageRoutes, ...] = (email_routes,)
 SNAPSHOT_PARTS: tuple[SnapshotPart, ...] = (OVERVIEW_SNAPSHOT, SEGMENTS_SNAPSHOT, MOVES_SNAPSHOT)
+T = TypeVar("T")
 _LIFECYCLE = TypeAdapter[LifecycleEvent](LifecycleEvent)
 
 
@@ -76,22 +88,22 @@ async def build(settings: ScoringSettings, resources: AsyncExitStack) -> Service
     async def score(connection: AsyncConnection, items: Sequence[Item]) -> Sequence[OutboxMessage]:
         return await score_batch(PostgresScoringStore(connection), items)
 
+    def consume(
+        name: str, topic: str, dead_letters: str, decode: Decode[T], apply: Apply[T]
+    ) -> Worker:
+        group = f"{settings.consumer_group}-{name}"
+        config = ConsumerConfig(group_id=group, topics=(topic,), dead_letter_topic=dead_letters)
+        return kit.consumer(config, decode=decode, apply=apply)
+
     # One consumer per topic, each with its dead-letter topic; customers both touch take turns.
-    inputs = (
-        ("profiles", PROFILES, PROFILES_DLQ, decode_profile),
-        ("lifecycle", LIFECYCLE, LIFECYCLE_DLQ, decode_lifecycle),
-    )
+    # notifications.v1 (the Email page's facts) has its own group too: its pace never holds
+    # back scoring.
     consumers = [
-        kit.consumer(
-            ConsumerConfig(
-                group_id=f"{settings.consumer_group}-{name}",
-                topics=(topic,),
-                dead_letter_topic=dead_letters,
-            ),
-            decode=decode,
-            apply=score,
-        )
-        for name, topic, dead_letters, decode in inputs
+        consume("profiles", PROFILES, PROFILES_DLQ, decode_profile, score),
+        consume("lifecycle", LIFECYCLE, LIFECYCLE_DLQ, decode_lifecycle, score),
+        consume(
+            "notifications", NOTIFICATIONS, NOTIFICATIONS_DLQ, decode_notification, count_emails
+        ),
     ]
     app = create_service_app(
         SERVICE,
@@ -110,8 +122,11 @@ async def build(settings: ScoringSettings, resources: AsyncExitStack) -> Service
     access = admin_or_session(sessions, clock, admin)
     app.include_router(analytics_router(infrastructure.engine, access, ANALYTICS_PAGES))
     mount_dashboard(app, sessions, clock)
+    attribution = timedelta(days=settings.email_attribution_days)
     snapshots = DailySnapshots(
-        infrastructure.engine, SNAPSHOT_PARTS, settings.analytics_snapshot_seconds
+        infrastructure.engine,
+        (*SNAPSHOT_PARTS, email_snapshot(attribution)),
+        settings.analytics_snapshot_seconds,
     )
     return Service(
         app=app,

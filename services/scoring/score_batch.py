@@ -75,6 +75,14 @@ class ScoringStore(Protocol):
         """Delete these orders (customer id, order id)."""
         ...
 
+    async def move_clicks(self, moved: Mapping[str, str]) -> None:
+        """Give each absorbed customer's email clicks to the survivor."""
+        ...
+
+    async def forget_clicks(self, erased_at: Mapping[str, datetime]) -> None:
+        """Delete each customer's email clicks dated at or before their erasure."""
+        ...
+
     async def forget_profiles(self, customer_ids: Iterable[str]) -> set[str]:
         """Delete the customers' profiles, scores and transitions; returns those that had
         scores."""
@@ -173,6 +181,7 @@ class ScoreBatch:
         await store.add_orders(orders)
         await store.move_orders(merged)
         await store.move_transitions(merged)
+        await store.move_clicks(merged)
         ended = batch.ended | await self._forget_erased(store, erased, erased_at)
         had_scores = await store.forget_profiles(ended | set(merged))
         # A tombstone for each customer forgotten here that had scores (the profiles.v1
@@ -192,12 +201,14 @@ class ScoreBatch:
     async def _forget_erased(
         self, store: ScoringStore, erased: set[str], erased_at: Mapping[str, datetime]
     ) -> set[str]:
-        """customer_erased forgets what the customer did up to the erasure: their orders, and
+        """customer_erased forgets what the customer did up to the erasure: their orders and email
+        clicks, and
         their profile unless it is already a new one (they came back before this arrived).
         Returns the customers whose profile ends."""
         if not erased:
             return set()
         await store.forget_transitions({c: erased_at[c] for c in erased})
+        await store.forget_clicks({c: erased_at[c] for c in erased})
         held = await store.orders(erased)
         await store.forget_orders(
             [

@@ -32,6 +32,13 @@ class ScoringSettings(ServiceSettings):
     analytics_snapshot_seconds: float = Field(
         default=300, ge=1, le=86400, description="How often today's dashboard figures are written"
     )
+    email_attribution_days: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description="An order is attributed to the last email click at most this many days "
+        "before it",
+    )
     dashboard_session_hours: float = Field(
         default=12, gt=0, le=24 * 30, description="How long a dashboard login lasts"
     )

@@ -121,6 +121,16 @@ _FORGET_ORDERS = text(
     "CAST(:customer_ids AS text[]), CAST(:order_ids AS text[])) AS f(c, oid) "
     "WHERE o.customer_id = f.c AND o.order_id = f.oid"
 )
+_MOVE_CLICKS = text(
+    "UPDATE scoring.email_clicks AS c SET customer_id = m.survivor "
+    "FROM unnest(CAST(:absorbed AS text[]), CAST(:survivors AS text[])) AS m(absorbed, survivor) "
+    "WHERE c.customer_id = m.absorbed"
+)
+_FORGET_CLICKS = text(
+    "DELETE FROM scoring.email_clicks AS c USING unnest("
+    "CAST(:customer_ids AS text[]), CAST(:ats AS timestamptz[])) AS e(customer_id, erased_at) "
+    "WHERE c.customer_id = e.customer_id AND c.clicked_at <= e.erased_at"
+)
 _FORGET_PROFILES = text(
     "DELETE FROM scoring.profiles WHERE customer_id = ANY(CAST(:ids AS text[]))"
 )
@@ -364,6 +374,19 @@ class PostgresScoringStore:
                     "customer_ids": [customer_id for customer_id, _ in orders],
                     "order_ids": [order_id for _, order_id in orders],
                 },
+            )
+
+    async def move_clicks(self, moved: Mapping[str, str]) -> None:
+        if moved:
+            await self._connection.execute(
+                _MOVE_CLICKS, {"absorbed": list(moved), "survivors": list(moved.values())}
+            )
+
+    async def forget_clicks(self, erased_at: Mapping[str, datetime]) -> None:
+        if erased_at:
+            await self._connection.execute(
+                _FORGET_CLICKS,
+                {"customer_ids": list(erased_at), "ats": list(erased_at.values())},
             )
 
     async def forget_profiles(self, customer_ids: Iterable[str]) -> set[str]:

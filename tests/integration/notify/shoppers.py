@@ -7,6 +7,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.integration.helpers import RunningService
+
 
 def daytime_zone(now: datetime) -> str:
     """An IANA zone where it is early afternoon now: outside quiet hours whenever tests run."""
@@ -66,3 +68,10 @@ async def notifications_of(database: AsyncEngine, customer_id: str) -> list[dict
             {"id": customer_id},
         )
         return [dict(r._mapping) for r in rows]
+
+
+def local_link(url: str, service: RunningService) -> str:
+    """Links point at RETAIN_PUBLIC_URL (the default port); the suite's notify listens on
+    another."""
+    path = url.split("/", 3)[3]
+    return f"{service.url}/{path}"

@@ -23,6 +23,7 @@ from tests.integration.helpers import MailpitInbox, RunningService, read_message
 from tests.integration.notify.shoppers import (
     cart_change,
     completed,
+    local_link,
     notifications_of,
     shopper,
 )
@@ -206,13 +207,6 @@ async def test_the_reminder_is_delivered_over_smtp_with_one_click_unsubscribe(
     assert f"<{message['MessageID']}>" == message_id
 
 
-def _local(url: str, service: RunningService) -> str:
-    """Links point at RETAIN_PUBLIC_URL (the default port); the suite's notify listens on
-    another."""
-    path = url.split("/", 3)[3]
-    return f"{service.url}/{path}"
-
-
 async def test_opens_clicks_and_one_click_unsubscribe_come_back_into_the_profile(
     notify: RunningService,
     profile: RunningService,
@@ -241,17 +235,17 @@ async def test_opens_clicks_and_one_click_unsubscribe_come_back_into_the_profile
     )
     assert unsubscribe is not None
     async with httpx.AsyncClient(timeout=30) as client:
-        opened = await client.get(_local(html_unescape(pixel.group(1)), notify))
+        opened = await client.get(local_link(html_unescape(pixel.group(1)), notify))
         assert opened.status_code == 200
         assert opened.headers["content-type"] == "image/gif"
-        clicked = await client.get(_local(html_unescape(click.group(1)), notify))
+        clicked = await client.get(local_link(html_unescape(click.group(1)), notify))
         assert clicked.status_code in (302, 303)
         assert clicked.headers["location"].startswith("http")
-        forged = await client.get(_local(html_unescape(click.group(1)), notify) + "x")
+        forged = await client.get(local_link(html_unescape(click.group(1)), notify) + "x")
         assert forged.status_code in (400, 404)
         # RFC 8058: the mail client posts this body to the List-Unsubscribe URL.
         gone = await client.post(
-            _local(unsubscribe.group(1), notify),
+            local_link(unsubscribe.group(1), notify),
             content=b"List-Unsubscribe=One-Click",
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )

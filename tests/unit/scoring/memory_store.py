@@ -19,6 +19,7 @@ class MemoryScoringStore:
     scores_by_id: dict[str, StoredScores] = field(default_factory=dict)
     erased_at: dict[str, datetime] = field(default_factory=dict)
     transitions_by_id: dict[str, Transition] = field(default_factory=dict)  # by event id
+    clicks_by_id: dict[str, list[datetime]] = field(default_factory=dict)  # email clicks
 
     async def lock_customers(self, customer_ids: Iterable[str]) -> None:
         return None
@@ -50,6 +51,16 @@ class MemoryScoringStore:
             held.pop(order_id, None)
             if not held:
                 self.orders_by_id.pop(customer_id, None)
+
+    async def move_clicks(self, moved: Mapping[str, str]) -> None:
+        for absorbed, survivor in moved.items():
+            self.clicks_by_id.setdefault(survivor, []).extend(self.clicks_by_id.pop(absorbed, []))
+
+    async def forget_clicks(self, erased_at: Mapping[str, datetime]) -> None:
+        for customer_id, at in erased_at.items():
+            kept = [c for c in self.clicks_by_id.pop(customer_id, []) if c > at]
+            if kept:
+                self.clicks_by_id[customer_id] = kept
 
     async def forget_profiles(self, customer_ids: Iterable[str]) -> set[str]:
         ids = set(customer_ids)

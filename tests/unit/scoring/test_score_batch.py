@@ -55,11 +55,11 @@ def erased(customer_id: str, at: datetime = NOW) -> CustomerErased:
     )
 
 
-def merge(survivor: str, absorbed: str, event_id: str = "m") -> ProfilesMerged:
+def merge(absorbed: str, *, into: str) -> ProfilesMerged:
     return ProfilesMerged(
         type="profiles_merged",
-        event_id=event_id,
-        customer_id=survivor,
+        event_id=f"m-{absorbed}-{into}",
+        customer_id=into,
         occurred_at=NOW,
         absorbed_customer_ids=[absorbed],
     )
@@ -101,11 +101,20 @@ async def test_erasure_forgets_the_customer_and_publishes_one_tombstone() -> Non
     assert await score(store, [erased("c1")], NOW) == []  # said twice, done once
 
 
+async def test_erasure_forgets_the_email_clicks_up_to_it_and_a_merge_moves_them() -> None:
+    before, after = NOW - timedelta(days=2), NOW + timedelta(hours=1)
+    store = MemoryScoringStore(clicks_by_id={"c1": [before, after], "anon": [before]})
+    score = ScoreBatch(StandingRules(), unfitted_model())
+    await score(store, [erased("c1")], NOW)
+    assert store.clicks_by_id["c1"] == [after]  # a click after the erasure: they came back
+    await score(store, [merge("anon", into="c1")], NOW)
+    assert store.clicks_by_id == {"c1": [after, before]}
+
+
 async def test_a_merge_moves_the_orders_to_the_survivor() -> None:
     store, score = MemoryScoringStore(), ScoreBatch(StandingRules(), unfitted_model())
     await score(store, [snapshot("anon", 1, "12"), completed("anon", "o1", "12", days_ago=5)], NOW)
-    merged = merge("user", "anon")
-    messages = await score(store, [snapshot("user", 1, "12"), merged], NOW)
+    messages = await score(store, [snapshot("user", 1, "12"), merge("anon", into="user")], NOW)
     assert OutboxMessage(SCORES, b"anon", None) in messages
     assert list(store.orders_by_id["user"]) == ["o1"]
     survivor = orjson.loads(next(m.value for m in on(SCORES, messages) if m.key == b"user") or b"")
@@ -240,8 +249,7 @@ async def test_the_guest_order_reaches_the_survivor_when_the_guest_tombstone_com
     # The merge sends a tombstone for the guest on profiles.v1 and profiles_merged on
     # lifecycle.v1; the tombstone ends the guest's profile, not their orders.
     await score(store, [ProfileUpdate("anon", None), snapshot("user", 1, "12")])
-    merged = merge("user", "anon")
-    await score(store, [merged], NOW)
+    await score(store, [merge("anon", into="user")], NOW)
     assert list(store.orders_by_id) == ["user"]
     assert list(store.orders_by_id["user"]) == ["o1"]
     assert store.scores_by_id["user"].record["ladder_step"] == "customer"
@@ -272,7 +280,7 @@ async def test_every_announced_transition_is_kept_once() -> None:
 async def test_a_merge_gives_the_absorbed_transitions_to_the_survivor() -> None:
     store, score = MemoryScoringStore(), ScoreBatch(StandingRules(), unfitted_model())
     first = await score(store, [snapshot("anon", 1, "12"), completed("anon", "o1", "12")], NOW)
-    merged = merge("user", "anon")
+    merged = merge("anon", into="user")
     await score(store, [snapshot("user", 1, "12"), merged], NOW)
     assert store.transitions_of("anon") == []
     assert announced(first) <= {t.event_id for t in store.transitions_of("user")}
