@@ -5,7 +5,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from playwright.async_api import Browser, Page
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from services.runtime.db import run_migrations
 from services.runtime.settings import ServiceSettings
 from tests.integration.browser import headless_chromium
 from tests.integration.helpers import RunningService, running_service
@@ -27,6 +30,21 @@ def scoring(
     # The dashboard's figures every second, so its tests see their events without waiting.
     with running_service("scoring", settings, RETAIN_ANALYTICS_SNAPSHOT_SECONDS="1") as service:
         yield service
+
+
+@pytest.fixture
+async def scoring_db(
+    settings: ServiceSettings,
+    isolated_database: str,  # noqa: F811 (the fixture imported above)
+) -> AsyncIterator[AsyncEngine]:
+    """A database of its own with scoring's tables, for tests of its SQL."""
+    own = settings.model_copy(update={"database_url": SecretStr(isolated_database)})
+    await run_migrations(own, "scoring")
+    engine = create_async_engine(isolated_database)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -2,17 +2,13 @@
 scores and the order ledger; a later snapshot the same day replaces the earlier one, so a
 segment emptied meanwhile has no count left and a deleted order no revenue."""
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 
 import orjson
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.runtime.db import run_migrations
-from services.runtime.settings import ServiceSettings
 from services.scoring.analytics_store import AnalyticsStore, snapshot
 from services.scoring.main import SNAPSHOT_PARTS
 
@@ -20,19 +16,6 @@ pytestmark = pytest.mark.integration
 
 TODAY = date(2026, 12, 2)
 NOW = datetime(2026, 12, 2, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-async def scoring_db(
-    settings: ServiceSettings, isolated_database: str
-) -> AsyncIterator[AsyncEngine]:
-    own = settings.model_copy(update={"database_url": SecretStr(isolated_database)})
-    await run_migrations(own, "scoring")
-    engine = create_async_engine(isolated_database)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 async def _customer(
