@@ -49,7 +49,7 @@ from services.scoring.analytics_api import analytics_router
 from services.scoring.analytics_store import snapshot as take_snapshot
 from services.scoring.domain.refit import refit
 from services.scoring.domain.standing import StandingRules
-from services.scoring.main import ANALYTICS_PAGES, SNAPSHOT_PARTS
+from services.scoring.main import ANALYTICS_PAGES, snapshot_parts
 from services.scoring.score_batch import ScoreBatch
 from services.scoring.settings import ScoringSettings
 from services.scoring.store import PostgresScoringStore
@@ -59,6 +59,7 @@ HEADING = "## Dashboard: every analytics endpoint with a million customers"
 TARGET_SECONDS = 1.0
 REPEATS = 5
 HISTORY_DAYS = 365
+ATTRIBUTION = timedelta(days=7)  # RETAIN_EMAIL_ATTRIBUTION_DAYS by default
 BATCH = 500
 # Tables whose rows are the scoring state of a customer; the others (models, spend, the
 # dashboard's figures, the consumer kit's offsets and outbox) are not copied.
@@ -217,7 +218,7 @@ async def _run(args: argparse.Namespace, postgres: LocalPostgres, report: list[s
     ours, theirs = sum(me.cpu_times()[:2]), sum(sum(p.cpu_times()[:2]) for p in database)
     started = time.perf_counter()
     async with engine.begin() as connection:
-        rows = await take_snapshot(connection, SNAPSHOT_PARTS, today, now)
+        rows = await take_snapshot(connection, snapshot_parts(ATTRIBUTION), today, now)
     snapshot_seconds = time.perf_counter() - started
     snapshot_cpu = (
         sum(me.cpu_times()[:2]) - ours,

@@ -68,8 +68,8 @@ def _trend_view(trend: FigureTrend) -> dict[str, Any]:
     }
 
 
-def points(points: list[tuple[date, float | None]]) -> list[list[Any]]:
-    return [[day.isoformat(), value] for day, value in points]
+def points(found: Sequence[tuple[date, float | None]]) -> list[list[Any]]:
+    return [[day.isoformat(), value] for day, value in found]
 
 
 def _segment_view(trend: SegmentTrend) -> dict[str, Any]:

@@ -6,8 +6,16 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.scoring.analytics_api import CurrencyCode, End, Start, load_snapshots, period_of
-from services.scoring.domain.analytics.email import EmailTotals, email_page
+from services.scoring.analytics_api import (
+    CurrencyCode,
+    End,
+    JsonAnswer,
+    Start,
+    load_snapshots,
+    period_of,
+    points,
+)
+from services.scoring.domain.analytics.email import EMAIL_FIGURES, EmailTotals, email_page
 from services.scoring.email_store import PostgresEmailStore
 
 
@@ -23,10 +31,7 @@ def _totals(totals: EmailTotals) -> dict[str, Any]:
 
 
 def _series(series: dict[str, list[tuple[date, float]]]) -> dict[str, list[list[Any]]]:
-    return {
-        measure: [[day.isoformat(), value] for day, value in points]
-        for measure, points in series.items()
-    }
+    return {measure: points(found) for measure, found in series.items()}
 
 
 def email_routes(engine: AsyncEngine) -> APIRouter:
@@ -41,25 +46,27 @@ def email_routes(engine: AsyncEngine) -> APIRouter:
     )
     async def email_figures(
         start: Start = None, end: End = None, currency: CurrencyCode = None
-    ) -> dict[str, Any]:
+    ) -> JsonAnswer:
         period = period_of(start, end)
-        found = await load_snapshots(engine, period.start, period.end, currency)
+        found = await load_snapshots(engine, period.start, period.end, currency, EMAIL_FIGURES)
         async with engine.connect() as connection:
             counts = await PostgresEmailStore(connection).daily(period.start, period.end)
         page = email_page(counts, found.rows, period, found.currency or "")
-        return {
-            **found.head(period),
-            "totals": _totals(page.totals),
-            "series": _series(page.series),
-            "rows": [
-                {
-                    "journey": row.journey,
-                    "template": row.template,
-                    **_totals(row.totals),
-                    "series": _series(row.series),
-                }
-                for row in page.rows
-            ],
-        }
+        return JsonAnswer(
+            {
+                **found.head(period),
+                "totals": _totals(page.totals),
+                "series": _series(page.series),
+                "rows": [
+                    {
+                        "journey": row.journey,
+                        "template": row.template,
+                        **_totals(row.totals),
+                        "series": _series(row.series),
+                    }
+                    for row in page.rows
+                ],
+            }
+        )
 
     return router

@@ -47,12 +47,16 @@ from services.scoring.snapshots import DailySnapshots
 from services.scoring.store import PostgresScoringStore
 
 SERVICE = "scoring"
-# The dashboard's pages beyond the overview and segments: their analytics routes and what
-# each adds to the daily snapshot.
+# The dashboard's pages beyond the overview and segments: their analytics routes.
 ANALYTICS_PAGES: tuple[PageRoutes, ...] = (email_routes,)
-SNAPSHOT_PARTS: tuple[SnapshotPart, ...] = (OVERVIEW_SNAPSHOT, SEGMENTS_SNAPSHOT, MOVES_SNAPSHOT)
 T = TypeVar("T")
 _LIFECYCLE = TypeAdapter[LifecycleEvent](LifecycleEvent)
+
+
+def snapshot_parts(attribution: timedelta) -> tuple[SnapshotPart, ...]:
+    """What the daily snapshot measures: every page's part (`attribution`: how long after a
+    click on an email an order counts for it)."""
+    return (OVERVIEW_SNAPSHOT, SEGMENTS_SNAPSHOT, MOVES_SNAPSHOT, email_snapshot(attribution))
 
 
 def decode_profile(record: Record) -> Item:
@@ -122,10 +126,9 @@ async def build(settings: ScoringSettings, resources: AsyncExitStack) -> Service
     access = admin_or_session(sessions, clock, admin)
     app.include_router(analytics_router(infrastructure.engine, access, ANALYTICS_PAGES))
     mount_dashboard(app, sessions, clock)
-    attribution = timedelta(days=settings.email_attribution_days)
     snapshots = DailySnapshots(
         infrastructure.engine,
-        (*SNAPSHOT_PARTS, email_snapshot(attribution)),
+        snapshot_parts(timedelta(days=settings.email_attribution_days)),
         settings.analytics_snapshot_seconds,
     )
     return Service(

@@ -10,12 +10,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.analytics_store import AnalyticsStore, snapshot
-from services.scoring.main import SNAPSHOT_PARTS
+from services.scoring.main import snapshot_parts
 
 pytestmark = pytest.mark.integration
 
 TODAY = date(2026, 12, 2)
 NOW = datetime(2026, 12, 2, 12, tzinfo=UTC)
+ATTRIBUTION = timedelta(days=7)
 
 
 async def _customer(
@@ -71,7 +72,7 @@ async def _figures(engine: AsyncEngine) -> dict[tuple[date, str, str], float]:
 
 async def _snapshot(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
-        await snapshot(connection, SNAPSHOT_PARTS, TODAY, NOW)
+        await snapshot(connection, snapshot_parts(ATTRIBUTION), TODAY, NOW)
 
 
 async def test_a_snapshot_writes_levels_and_revenue_and_the_next_one_replaces_it(

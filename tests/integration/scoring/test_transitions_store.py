@@ -47,7 +47,7 @@ async def test_transitions_are_kept_once_moved_by_a_merge_and_erased(
             await store.record_transitions(kept)
             assert await store.transitions_of(guest) == kept
 
-            merged = merge(user, guest, event_id=f"m-{run}")
+            merged = merge(guest, into=user)
             await score(store, [snapshot(user, 1, "30", at=now), merged], now)
             assert await store.transitions_of(guest) == []
             assert ids <= {t.event_id for t in await store.transitions_of(user)}

@@ -22,6 +22,7 @@ from services.scoring.domain.analytics.figures import DateRange
 SENT, SUPPRESSED, OPENED, CLICKED = "sent", "suppressed", "opened", "clicked"
 EMAIL_COUNTS = (SENT, SUPPRESSED, "bounced", "uncertain", OPENED, CLICKED, "unsubscribed")
 ATTRIBUTED = ("orders", "revenue")  # the snapshot's figures: email_orders:<journey>:<template>
+EMAIL_FIGURES = tuple(f"email_{measure}:%" for measure in ATTRIBUTED)  # SQL LIKE patterns
 DAILY_SERIES = (SENT, OPENED, CLICKED)  # the page's chart over time
 
 # A day's count: (day, journey, template, type, reason); reason '' unless suppressed.
