@@ -193,6 +193,12 @@ class LocalStack:
                     f"RETAIN_{name.upper()}_PORT": str(port)
                     for name, port in self.config.service_ports.items()
                 },
+                # Where the dashboard (scoring) reaches the profile and notify admin APIs.
+                **{
+                    f"RETAIN_{name.upper()}_URL": f"http://127.0.0.1:{port}"
+                    for name, port in self.config.service_ports.items()
+                    if name in ("profile", "notify")
+                },
                 **self.config.extra_env,
             }
         )

@@ -18,6 +18,9 @@ from schemas.topics import (
     PROFILES_DLQ,
 )
 from schemas.topics.lifecycle_v1 import LifecycleEvent
+from services.notify.client import NotifyClient
+from services.profile.client import ProfileClient
+from services.runtime.admin_client import AdminClient
 from services.runtime.auth import admin_required
 from services.runtime.bootstrap import ConsumerKit, open_infrastructure
 from services.runtime.consumer import ConsumerConfig, Record
@@ -33,6 +36,7 @@ from services.scoring.analytics_store import (
     SnapshotPart,
 )
 from services.scoring.api import scoring_router
+from services.scoring.customer_api import customer_routes
 from services.scoring.dashboard.routes import mount_dashboard
 from services.scoring.dashboard.session import DashboardSessions, admin_or_session
 from services.scoring.domain.profile_view import ScoredProfile
@@ -124,7 +128,13 @@ async def build(settings: ScoringSettings, resources: AsyncExitStack) -> Service
     sessions = DashboardSessions(token, timedelta(hours=settings.dashboard_session_hours))
     clock = partial(datetime.now, UTC)
     access = admin_or_session(sessions, clock, admin)
-    app.include_router(analytics_router(infrastructure.engine, access, ANALYTICS_PAGES))
+    app.include_router(
+        analytics_router(
+            infrastructure.engine,
+            access,
+            (*ANALYTICS_PAGES, customer_routes(*_customer_services(settings, resources))),
+        )
+    )
     mount_dashboard(app, sessions, clock)
     snapshots = DailySnapshots(
         infrastructure.engine,
@@ -136,6 +146,20 @@ async def build(settings: ScoringSettings, resources: AsyncExitStack) -> Service
         readiness=infrastructure.readiness,
         workers=(*consumers, kit.relay, refits.run, snapshots.run),
     )
+
+
+def _customer_services(
+    settings: ScoringSettings, resources: AsyncExitStack
+) -> tuple[ProfileClient, NotifyClient]:
+    """The profile and notify admin APIs the customer page asks on the admin's behalf."""
+    token = settings.admin_token.get_secret_value() if settings.admin_token else ""
+    clients = (
+        AdminClient("profile", settings.profile_url, token),
+        AdminClient("notify", settings.notify_url, token),
+    )
+    for client in clients:
+        resources.push_async_callback(client.close)
+    return ProfileClient(clients[0]), NotifyClient(clients[1])
 
 
 def main() -> None:

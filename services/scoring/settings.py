@@ -42,6 +42,17 @@ class ScoringSettings(ServiceSettings):
     dashboard_session_hours: float = Field(
         default=12, gt=0, le=24 * 30, description="How long a dashboard login lasts"
     )
+    # The dashboard's Customer page reads and erases through these services' admin APIs.
+    profile_url: str = Field(
+        default="http://127.0.0.1:8081",
+        pattern=r"^https?://",
+        description="The profile service's base URL, for the dashboard's customer page",
+    )
+    notify_url: str = Field(
+        default="http://127.0.0.1:8083",
+        pattern=r"^https?://",
+        description="The notify service's base URL, for a customer's emails on the dashboard",
+    )
     clv_horizon_months: int = Field(default=12, ge=1, le=120, description="Predicted CLV horizon")
     clv_monthly_discount_rate: float = Field(
         default=0.01, ge=0, le=1, description="Monthly discount rate of predicted CLV"

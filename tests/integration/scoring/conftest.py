@@ -8,6 +8,7 @@ from playwright.async_api import Browser, Page
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from services.devstack.ports import free_port
 from services.runtime.db import run_migrations
 from services.runtime.settings import ServiceSettings
 from tests.integration.browser import headless_chromium
@@ -28,7 +29,14 @@ def scoring(
     profile: RunningService,  # noqa: F811 (the fixture imported above)
 ) -> Iterator[RunningService]:
     # The dashboard's figures every second, so its tests see their events without waiting.
-    with running_service("scoring", settings, RETAIN_ANALYTICS_SNAPSHOT_SECONDS="1") as service:
+    # Notify is not started here: its URL names a port nothing listens on.
+    with running_service(
+        "scoring",
+        settings,
+        RETAIN_ANALYTICS_SNAPSHOT_SECONDS="1",
+        RETAIN_PROFILE_URL=profile.url,
+        RETAIN_NOTIFY_URL=f"http://127.0.0.1:{free_port()}",
+    ) as service:
         yield service
 
 
