@@ -44,13 +44,12 @@ _UNKNOWN: dict[int | str, dict[str, Any]] = {404: {"description": "No such custo
 
 def _summary(profile: dict[str, Any]) -> dict[str, Any]:
     """What a list of matches shows of each profile."""
-    identity = profile.get("identity") or {}
     commerce = profile.get("commerce") or {}
     return {
         "customer_id": profile.get("customer_id"),
-        "user_id": identity.get("user_id"),
-        "email": identity.get("email"),
-        "orders": commerce.get("orders"),
+        "user_id": profile.get("user_id"),
+        "email": profile.get("email"),
+        "orders": commerce.get("orders_count"),
         "net_revenue": commerce.get("net_revenue"),
         "currency": commerce.get("currency"),
         "updated_at": profile.get("updated_at"),

@@ -78,8 +78,9 @@ def test_every_history_point_is_in_time_order_and_on_the_axis(hours: list[int]) 
     assert ladder.points[-1] == (NOW, "customer")
 
 
-def touchpoint(at: str, **fields: Any) -> dict[str, Any]:
-    return {"type": "track", "event": "Product Viewed", "timestamp": at, **fields}
+def touchpoint(at: str, **event: Any) -> dict[str, Any]:
+    """Ingest's envelope around a Segment event, as the profile's timeline gives it."""
+    return {"timestamp": at, "event": {"type": "track", "event": "Product Viewed", **event}}
 
 
 def email(at: str, status: str = "sent", reason: str | None = None) -> dict[str, Any]:
@@ -96,13 +97,12 @@ def test_touchpoints_and_emails_are_interleaved_newest_first_across_time_zones()
     merged = merged_timeline(
         [
             touchpoint("2026-06-01T10:00:00Z"),
-            {
-                "type": "track",
-                "event": "Order Completed",
-                "timestamp": "2026-06-01T08:00:00.000Z",
-                "properties": {"order_id": "o-1", "revenue": 42.5, "currency": "EUR"},
-            },
-            {"type": "page", "timestamp": "2026-05-31T08:00:00Z", "properties": {"path": "/"}},
+            touchpoint(
+                "2026-06-01T08:00:00.000Z",
+                event="Order Completed",
+                properties={"order_id": "o-1", "revenue": 42.5, "currency": "EUR"},
+            ),
+            touchpoint("2026-05-31T08:00:00Z", type="page", properties={"path": "/"}),
         ],
         # 11:30 at +02:00 is 09:30 UTC: between the two touchpoints.
         [
@@ -147,7 +147,7 @@ def profile_service(request: httpx.Request) -> httpx.Response:
     assert request.headers["Authorization"] == "Bearer t"
     if request.url.path == "/v1/customers":
         email_asked = request.url.params.get("email")
-        found = [{"customer_id": "c1", "identity": {"email": email_asked}}] if email_asked else []
+        found = [{"customer_id": "c1", "email": email_asked}] if email_asked else []
         return httpx.Response(200, json={"customers": found, "next_cursor": None})
     if request.url.path == "/v1/customers/c1/timeline":
         return httpx.Response(200, json={"touchpoints": [touchpoint("2026-06-01T10:00:00Z")]})

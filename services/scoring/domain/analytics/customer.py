@@ -80,8 +80,10 @@ class TimelineEntry:
     detail: str
 
 
-def touchpoint_entry(event: dict[str, Any]) -> TimelineEntry:
-    """A touchpoint (a Segment event as the profile keeps it) as a line of the timeline."""
+def touchpoint_entry(touchpoint: dict[str, Any]) -> TimelineEntry:
+    """A touchpoint as the profile keeps it (ingest's envelope: `timestamp`, and the Segment
+    event under `event`) as a line of the timeline."""
+    event = touchpoint.get("event") or {}
     kind = str(event.get("type", "event"))
     if kind == "track":
         title = str(event.get("event", "track"))
@@ -98,7 +100,7 @@ def touchpoint_entry(event: dict[str, Any]) -> TimelineEntry:
     elif kind == "identify":
         traits = event.get("traits") or {}
         detail = str(traits.get("email") or "")
-    return TimelineEntry(str(event.get("timestamp") or ""), "touchpoint", title, detail)
+    return TimelineEntry(str(touchpoint.get("timestamp") or ""), "touchpoint", title, detail)
 
 
 def email_entry(notification: dict[str, Any]) -> TimelineEntry:
