@@ -93,6 +93,8 @@ class Activity(TopicModel):
     last_seen_at: UtcDatetime | None = None
     page_views: Count = Field(default=0, description="Page and screen views.")
     product_views: Count = 0
+    cart_adds: Count = Field(default=0, description="Product Added events.")
+    checkouts_started: Count = Field(default=0, description="Checkout Started events.")
     active_days: Count = Field(default=0, description="Distinct UTC days with any event.")
 
 

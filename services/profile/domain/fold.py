@@ -182,6 +182,7 @@ def _product_viewed(s: ProfileState, ev: ProductViewedEvent, at: datetime, mid: 
 
 
 def _product_added(s: ProfileState, ev: ProductAddedEvent, at: datetime, mid: str) -> None:
+    s.cart_adds += 1
     p = ev.properties
     item = _item(p)
     key = p.product_id or p.sku or p.name
@@ -211,6 +212,7 @@ def _product_removed(s: ProfileState, ev: ProductRemovedEvent, at: datetime, mid
 
 
 def _checkout_started(s: ProfileState, ev: CheckoutStartedEvent, at: datetime, mid: str) -> None:
+    s.checkouts_started += 1
     s.checkout_started_at = max_time(s.checkout_started_at, at)
     _cart_touched(s, at, mid, ev.event)
     _affiliate(s, ev.properties.affiliation, at, mid)

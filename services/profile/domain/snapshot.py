@@ -253,6 +253,8 @@ def to_snapshot(
             last_seen_at=state.last_seen_at,
             page_views=state.page_views,
             product_views=state.product_views,
+            cart_adds=state.cart_adds,
+            checkouts_started=state.checkouts_started,
             active_days=len(state.active_days),
         ),
         commerce=_commerce(figures, currency),

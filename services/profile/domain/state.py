@@ -201,6 +201,8 @@ class ProfileState:
     last_seen_at: datetime | None = None
     page_views: int = 0
     product_views: int = 0
+    cart_adds: int = 0
+    checkouts_started: int = 0
     active_days: set[str] = field(default_factory=set)  # ISO dates, UTC
     # commerce
     orders: dict[str, Order] = field(default_factory=dict)
@@ -258,6 +260,8 @@ class ProfileState:
         self.last_seen_at = max_time(self.last_seen_at, other.last_seen_at)
         self.page_views += other.page_views
         self.product_views += other.product_views
+        self.cart_adds += other.cart_adds
+        self.checkouts_started += other.checkouts_started
         self.active_days |= other.active_days
         for order_id, order in other.orders.items():
             self.orders[order_id] = merge_orders(self.orders.get(order_id), order)
@@ -319,6 +323,8 @@ class ProfileState:
             "last_seen_at": _time_out(self.last_seen_at),
             "page_views": self.page_views,
             "product_views": self.product_views,
+            "cart_adds": self.cart_adds,
+            "checkouts_started": self.checkouts_started,
             "active_days": sorted(self.active_days),
             "orders": {oid: _order_out(order) for oid, order in sorted(self.orders.items())},
             "refunds": {
@@ -372,6 +378,8 @@ class ProfileState:
             last_seen_at=_time_in(get("last_seen_at")),
             page_views=int(get("page_views", 0)),
             product_views=int(get("product_views", 0)),
+            cart_adds=int(get("cart_adds", 0)),
+            checkouts_started=int(get("checkouts_started", 0)),
             active_days=set(get("active_days") or ()),
             orders={oid: _order_in(oid, raw) for oid, raw in (get("orders") or {}).items()},
             refunds={

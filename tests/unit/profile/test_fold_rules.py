@@ -319,6 +319,9 @@ def test_identity_traits_and_activity() -> None:
         ev.identify({"email": "Ann@Example.COM", "plan": "free", "name": "Ann"}, hours=1),
         ev.identify({"plan": "pro", "email": "not an email"}, hours=25),
         ev.track("Product Viewed", {"product_id": "p1"}, hours=26),
+        ev.track("Product Added", {"product_id": "p1"}, hours=26),
+        ev.track("Product Added", {"sku": "s2"}, hours=26),
+        ev.track("Checkout Started", {}, hours=26),
         ev.track("Generic Thing", {"x": 1}, hours=27, context={"timezone": "Europe/Paris"}),
         Events(anonymous_id="a3").track("Product Viewed", {"product_id": "p2"}, hours=2),
     ]
@@ -332,6 +335,7 @@ def test_identity_traits_and_activity() -> None:
     a = profile.activity
     assert (a.first_seen_at, a.last_seen_at) == (at(0), at(27))
     assert (a.page_views, a.product_views, a.active_days) == (1, 2, 2)
+    assert (a.cart_adds, a.checkouts_started) == (2, 1)
     assert (profile.customer_id, profile.revision, profile.updated_at) == ("c1", 7, at(1000))
 
 

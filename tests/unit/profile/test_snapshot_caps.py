@@ -99,6 +99,8 @@ def worst_state(char: str) -> ProfileState:
         affiliate=Register(at(0), "m", long_text),
         page_views=2**62,
         product_views=2**62,
+        cart_adds=2**62,
+        checkouts_started=2**62,
         orders=orders,
         refunds={"r1": Refund("o1", LONG_MONEY / 2)},
         cancellations={"o2": at(2)},
