@@ -55,7 +55,7 @@ def period_of(start: date | None, end: date | None) -> DateRange:
     return DateRange(start, end)
 
 
-def _trend_view(trend: FigureTrend) -> dict[str, Any]:
+def trend_view(trend: FigureTrend) -> dict[str, Any]:
     return {
         "name": trend.figure.name,
         "title": trend.figure.title,
@@ -152,7 +152,7 @@ def _overview_and_segments(engine: AsyncEngine) -> APIRouter:
             {
                 **found.head(period),
                 "previous": {"start": previous.start.isoformat(), "end": previous.end.isoformat()},
-                "figures": [_trend_view(t) for t in trends],
+                "figures": [trend_view(t) for t in trends],
             }
         )
 

@@ -44,6 +44,8 @@ from services.scoring.domain.schedule import RefitSchedule
 from services.scoring.domain.score import unfitted_model
 from services.scoring.email_api import email_routes
 from services.scoring.email_store import count_emails, decode_notification, email_snapshot
+from services.scoring.lifecycle_api import lifecycle_routes
+from services.scoring.lifecycle_store import LIFECYCLE_SNAPSHOT
 from services.scoring.refit_job import RefitJob
 from services.scoring.score_batch import Item, ProfileUpdate, ScoreBatch
 from services.scoring.settings import ScoringSettings
@@ -52,7 +54,7 @@ from services.scoring.store import PostgresScoringStore
 
 SERVICE = "scoring"
 # The dashboard's pages beyond the overview and segments: their analytics routes.
-ANALYTICS_PAGES: tuple[PageRoutes, ...] = (email_routes,)
+ANALYTICS_PAGES: tuple[PageRoutes, ...] = (lifecycle_routes, email_routes)
 T = TypeVar("T")
 _LIFECYCLE = TypeAdapter[LifecycleEvent](LifecycleEvent)
 
@@ -60,7 +62,13 @@ _LIFECYCLE = TypeAdapter[LifecycleEvent](LifecycleEvent)
 def snapshot_parts(attribution: timedelta) -> tuple[SnapshotPart, ...]:
     """What the daily snapshot measures: every page's part (`attribution`: how long after a
     click on an email an order counts for it)."""
-    return (OVERVIEW_SNAPSHOT, SEGMENTS_SNAPSHOT, MOVES_SNAPSHOT, email_snapshot(attribution))
+    return (
+        OVERVIEW_SNAPSHOT,
+        SEGMENTS_SNAPSHOT,
+        MOVES_SNAPSHOT,
+        LIFECYCLE_SNAPSHOT,
+        email_snapshot(attribution),
+    )
 
 
 def decode_profile(record: Record) -> Item:

@@ -4,7 +4,9 @@ names and types, holding only what the rules use.
 Rescoring decodes one snapshot per profile change; the whole snapshot (identity, activity,
 cart, lists of products and categories) takes several times longer to validate than the dozen
 fields scoring needs. Unknown fields are ignored, so the projection follows profiles.v1 as it
-grows.
+grows. Scoring stores each record's own JSON (scoring.profiles), and the daily snapshot reads
+the funnel's fields from it in SQL; the projection names them too, so a snapshot stored from
+the projection alone still carries them.
 """
 
 from typing import Any
@@ -19,8 +21,18 @@ class _View(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class ActivityView(_View):
+    """What the dashboard's funnel counts (services/scoring/domain/analytics/lifecycle.py)."""
+
+    first_seen_at: UtcDatetime | None = None
+    product_views: Count = 0
+    cart_adds: Count = 0
+    checkouts_started: Count = 0
+
+
 class CommerceView(_View):
     currency: Currency | None = None
+    orders_count: Count = 0
     revenue_by_currency: dict[str, Money] = Field(default_factory=dict)
 
 
@@ -44,6 +56,7 @@ class ScoredProfile(_View):
     customer_id: Id
     revision: Count
     updated_at: UtcDatetime
+    activity: ActivityView = ActivityView()
     commerce: CommerceView = CommerceView()
     referrals: ReferralsView = ReferralsView()
     support: SupportView = SupportView()

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from schemas.topics.profiles_v1 import (
+    Activity,
     Commerce,
     EmailEngagement,
     Loyalty,
@@ -19,6 +20,13 @@ def test_the_projection_holds_what_the_snapshot_says() -> None:
         customer_id="cus_1",
         revision=7,
         updated_at=datetime(2026, 12, 2, 9, tzinfo=UTC),
+        activity=Activity(
+            first_seen_at=datetime(2026, 11, 1, 8, tzinfo=UTC),
+            page_views=9,
+            product_views=5,
+            cart_adds=3,
+            checkouts_started=2,
+        ),
         commerce=Commerce(
             currency="EUR",
             revenue_by_currency={"EUR": Decimal("120.50"), "USD": Decimal(3)},
@@ -36,6 +44,11 @@ def test_the_projection_holds_what_the_snapshot_says() -> None:
         snapshot.revision,
         snapshot.updated_at,
     )
+    funnel = ("first_seen_at", "product_views", "cart_adds", "checkouts_started")
+    assert [getattr(view.activity, name) for name in funnel] == [
+        getattr(snapshot.activity, name) for name in funnel
+    ]
+    assert view.commerce.orders_count == snapshot.commerce.orders_count
     assert view.commerce.currency == snapshot.commerce.currency
     assert view.commerce.revenue_by_currency == snapshot.commerce.revenue_by_currency
     assert view.referrals.revenue_by_currency == snapshot.referrals.revenue_by_currency

@@ -44,9 +44,11 @@ FUNNEL_TITLES = {
     "checkout": "Checkout",
     "order": "Order",
 }
-# Both are recomputed for every day by each snapshot (SnapshotPart.history).
-FUNNEL_HISTORY = "funnel:%"
-RETENTION_HISTORY = "retention:m%"
+# The page's figures as SQL LIKE patterns; the funnel's and the triangle's are recomputed for
+# every day by each snapshot (SnapshotPart.history).
+FUNNEL_FIGURES = "funnel:%"
+RETENTION_FIGURES = "retention:m%"
+STAGE_FIGURES = "customers:lifecycle_stage:%"
 
 Row = tuple[date, str, str, float]  # a snapshot row: day, currency, figure, value
 
