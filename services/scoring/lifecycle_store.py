@@ -3,8 +3,9 @@ cohort, from the stored profiles, and the cohort retention triangle, from the or
 Both are history: recomputed for every day each time, as the customers of a past cohort move
 on through the funnel and order again. (Stages over time are the segments part's rows.)
 
-Each is one aggregate pass: the funnel reads four fields of each profile's JSON, the triangle
-one distinct (customer, month) per month a customer ordered in.
+Each is one aggregate pass: the funnel counts each stored profile's cohort day and furthest
+step (kept beside the snapshot as it is saved, in an index of their own), the triangle one
+distinct (customer, month) per month a customer ordered in.
 """
 
 from datetime import date
@@ -18,26 +19,15 @@ from services.scoring.domain.analytics.figures import ALL_CURRENCIES
 from services.scoring.domain.analytics.lifecycle import (
     FUNNEL_FIGURES,
     RETENTION_FIGURES,
-    Progress,
     funnel_counts,
     funnel_figure,
     retention_cells,
 )
 
-# Per first-seen day, the customers grouped by the steps they took. The activity object is
-# taken apart once per row (json_to_record), not parsed again for each field.
+# Per first-seen day and furthest step, the customers: an index-only count (profiles_funnel).
 _FUNNEL = text(
-    "SELECT CAST(a.first_seen_at AT TIME ZONE 'UTC' AS date) AS day, "
-    "coalesce(a.product_views, 0) > 0 AS viewed_product, "
-    "coalesce(a.cart_adds, 0) > 0 AS added_to_cart, "
-    "coalesce(a.checkouts_started, 0) > 0 AS started_checkout, "
-    "coalesce(CAST(json_extract_path_text(p.snapshot, 'commerce', 'orders_count') AS bigint), 0) "
-    "> 0 AS ordered, "
-    "count(*) AS customers "
-    "FROM scoring.profiles AS p CROSS JOIN LATERAL json_to_record(p.snapshot->'activity') "
-    "AS a(first_seen_at timestamptz, product_views bigint, cart_adds bigint, "
-    "checkouts_started bigint) "
-    "WHERE a.first_seen_at IS NOT NULL GROUP BY 1, 2, 3, 4, 5 ORDER BY 1"
+    "SELECT first_seen_on AS day, funnel_step, count(*) AS customers FROM scoring.profiles "
+    "WHERE first_seen_on IS NOT NULL GROUP BY 1, 2 ORDER BY 1"
 )
 # Per first-order month (UTC) and month, the customers of that cohort who ordered in it.
 _RETENTION = text(
@@ -52,10 +42,7 @@ _RETENTION = text(
 async def _lifecycle(connection: AsyncConnection, today: date, rows: DailyRows) -> None:
     found = await connection.execute(_FUNNEL)
     for day, groups in groupby(found, key=lambda r: r.day):
-        counts = funnel_counts(
-            Progress(r.viewed_product, r.added_to_cart, r.started_checkout, r.ordered, r.customers)
-            for r in groups
-        )
+        counts = funnel_counts((r.funnel_step, r.customers) for r in groups)
         for step, customers in counts.items():
             rows.add(day, ALL_CURRENCIES, funnel_figure(step), float(customers))
     active = [(r.cohort, r.month, r.customers) for r in await connection.execute(_RETENTION)]

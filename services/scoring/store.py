@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.topics.profiles_v1 import ProfileSnapshot
+from services.scoring.domain.analytics.lifecycle import first_seen_on, furthest_step
 from services.scoring.domain.channels import Spend
 from services.scoring.domain.clv import BgNbdParams, Fit, GammaGammaParams, ModelStatus
 from services.scoring.domain.ledger import LedgerOrder, OrderLine
@@ -85,13 +86,17 @@ _LOCK_CUSTOMERS = text(
     "SELECT pg_advisory_xact_lock(hashtext('retain:scoring:' || c)) "
     "FROM unnest(CAST(:ids AS text[])) AS c ORDER BY c"
 )
+# With each snapshot, the customer's funnel cohort and furthest step (the dashboard counts them).
 _SAVE_PROFILES = text(
-    "INSERT INTO scoring.profiles AS p (customer_id, revision, snapshot) "
-    "SELECT c, r, CAST(s AS json) FROM unnest("
-    "CAST(:ids AS text[]), CAST(:revisions AS bigint[]), CAST(:snapshots AS text[])"
-    ") AS u(c, r, s) "
+    "INSERT INTO scoring.profiles AS p "
+    "(customer_id, revision, snapshot, first_seen_on, funnel_step) "
+    "SELECT c, r, CAST(s AS json), d, f FROM unnest("
+    "CAST(:ids AS text[]), CAST(:revisions AS bigint[]), CAST(:snapshots AS text[]), "
+    "CAST(:first_seen AS date[]), CAST(:steps AS smallint[])"
+    ") AS u(c, r, s, d, f) "
     "ON CONFLICT (customer_id) DO UPDATE SET revision = excluded.revision, "
-    "snapshot = excluded.snapshot WHERE p.revision < excluded.revision "
+    "snapshot = excluded.snapshot, first_seen_on = excluded.first_seen_on, "
+    "funnel_step = excluded.funnel_step WHERE p.revision < excluded.revision "
     "RETURNING customer_id"
 )
 _ADD_ORDERS = text(
@@ -324,20 +329,21 @@ class PostgresScoringStore:
     async def save_profiles(self, updates: Sequence[ProfileUpdate]) -> set[str]:
         """Keep each snapshot unless a higher revision is stored (the record's own JSON);
         returns the customers whose snapshot was stored."""
-        kept = [u for u in updates if u.snapshot is not None]
+        kept = [(u, u.snapshot) for u in updates if u.snapshot is not None]
         if not kept:
             return set()
         return set(
             await self._connection.scalars(
                 _SAVE_PROFILES,
                 {
-                    "ids": [u.customer_id for u in kept],
-                    "revisions": [u.snapshot.revision for u in kept if u.snapshot],
+                    "ids": [u.customer_id for u, _ in kept],
+                    "revisions": [snapshot.revision for _, snapshot in kept],
                     "snapshots": [
-                        u.raw.decode() if u.raw else u.snapshot.model_dump_json()
-                        for u in kept
-                        if u.snapshot
+                        u.raw.decode() if u.raw else snapshot.model_dump_json()
+                        for u, snapshot in kept
                     ],
+                    "first_seen": [first_seen_on(snapshot) for _, snapshot in kept],
+                    "steps": [furthest_step(snapshot) for _, snapshot in kept],
                 },
             )
         )

@@ -4,9 +4,8 @@ names and types, holding only what the rules use.
 Rescoring decodes one snapshot per profile change; the whole snapshot (identity, activity,
 cart, lists of products and categories) takes several times longer to validate than the dozen
 fields scoring needs. Unknown fields are ignored, so the projection follows profiles.v1 as it
-grows. Scoring stores each record's own JSON (scoring.profiles), and the daily snapshot reads
-the funnel's fields from it in SQL; the projection names them too, so a snapshot stored from
-the projection alone still carries them.
+grows. The activity counts and orders_count give each stored profile its place in the
+dashboard's funnel (services/scoring/domain/analytics/lifecycle.py), kept beside it.
 """
 
 from typing import Any
@@ -22,7 +21,7 @@ class _View(BaseModel):
 
 
 class ActivityView(_View):
-    """What the dashboard's funnel counts (services/scoring/domain/analytics/lifecycle.py)."""
+    """What places the customer in the dashboard's funnel."""
 
     first_seen_at: UtcDatetime | None = None
     product_views: Count = 0

@@ -1,8 +1,10 @@
 """The Lifecycle page's part of the daily snapshot in PostgreSQL: the funnel of each day's
-first-seen customers from their stored profiles (the record's own JSON or the projection's)
+first-seen customers from their stored profiles (each saved with its cohort and furthest step)
 and the cohort retention triangle from the order ledger, both rewritten for every day by the
 next snapshot as customers move on and orders leave the ledger."""
 
+import importlib
+import itertools
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -15,9 +17,13 @@ from services.scoring.domain.analytics.lifecycle import (
     FUNNEL_FIGURES,
     FUNNEL_STEPS,
     RETENTION_FIGURES,
+    first_seen_on,
+    furthest_step,
 )
 from services.scoring.domain.profile_view import ActivityView, CommerceView, ScoredProfile
 from services.scoring.main import snapshot_parts
+from services.scoring.score_batch import ProfileUpdate
+from services.scoring.store import PostgresScoringStore
 from tests.integration.scoring.test_daily_figures import (  # noqa: F401 (a fixture)
     scoring_db,
 )
@@ -50,7 +56,7 @@ def _record(
     ).model_dump_json()
 
 
-def _projection(customer_id: str, seen: datetime, views: int, orders: int) -> str:
+def _projection(customer_id: str, seen: datetime | None, views: int, orders: int) -> str:
     return ScoredProfile(
         customer_id=customer_id,
         revision=1,
@@ -60,16 +66,18 @@ def _projection(customer_id: str, seen: datetime, views: int, orders: int) -> st
     ).model_dump_json()
 
 
-async def _profiles(engine: AsyncEngine, snapshots: dict[str, str]) -> None:
-    async with engine.begin() as connection:
-        await connection.execute(
-            text(
-                "INSERT INTO scoring.profiles (customer_id, revision, snapshot) "
-                "VALUES (:id, 1, CAST(:snapshot AS json)) "
-                "ON CONFLICT (customer_id) DO UPDATE SET snapshot = excluded.snapshot"
-            ),
-            [{"id": customer_id, "snapshot": s} for customer_id, s in snapshots.items()],
+async def _profiles(engine: AsyncEngine, snapshots: dict[str, str], revision: int = 1) -> None:
+    """Saved as scoring saves each profiles.v1 record it consumes."""
+    updates = [
+        ProfileUpdate(
+            customer_id,
+            ScoredProfile.model_validate_json(raw).model_copy(update={"revision": revision}),
+            raw.encode(),
         )
+        for customer_id, raw in snapshots.items()
+    ]
+    async with engine.begin() as connection:
+        await PostgresScoringStore(connection).save_profiles(updates)
 
 
 async def _orders(engine: AsyncEngine, orders: list[tuple[str, str, date]]) -> None:
@@ -108,7 +116,7 @@ async def test_the_funnel_per_first_seen_day_and_the_cohort_triangle_are_rewritt
             "carter": _record("carter", SEEN_1, 2, 1, 0, 0),
             "buyer": _record("buyer", SEEN_1, 1, 2, 1, 1),
             "phone": _projection("phone", SEEN_2, 0, 2),  # an order with no step before it
-            "unseen": "{}",  # no activity: in no cohort
+            "unseen": _projection("unseen", None, 0, 0),  # never seen: in no cohort
         },
     )
     await _orders(
@@ -132,9 +140,46 @@ async def test_the_funnel_per_first_seen_day_and_the_cohort_triangle_are_rewritt
     # The visitor comes back and adds to a cart (no Product Viewed sent: the cart counts as
     # having gone through a product view); the only September order of `once` leaves
     # the ledger (erased, say): the earlier days' rows are replaced, not added to.
-    await _profiles(scoring_db, {"visitor": _record("visitor", SEEN_1, 0, 1, 0, 0)})
+    await _profiles(scoring_db, {"visitor": _record("visitor", SEEN_1, 0, 1, 0, 0)}, revision=2)
     async with scoring_db.begin() as connection:
         await connection.execute(text("DELETE FROM scoring.orders WHERE order_id = 'o3'"))
     found = await _snapshot_figures(scoring_db)
     assert [found[(NOV_1, f"funnel:{step}")] for step in FUNNEL_STEPS] == [4, 4, 3, 1, 1]
     assert [found[(september, f"retention:m{k}")] for k in range(4)] == [1, 0, 1, 0]
+
+
+async def test_profiles_stored_before_the_funnel_columns_are_filled_by_the_same_rules(
+    scoring_db: AsyncEngine,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """The migration's SQL gives each stored profile the cohort and furthest step that
+    first_seen_on() and furthest_step() give it when it is saved."""
+    fill = importlib.import_module("services.scoring.migrations.versions.0011_profile_funnel")
+    snapshots = {
+        f"c{views}{adds}{starts}{orders}": _record(
+            f"c{views}{adds}{starts}{orders}", SEEN_1, views, adds, starts, orders
+        )
+        for views, adds, starts, orders in itertools.product((0, 2), repeat=4)
+    }
+    snapshots["never-seen"] = _projection("never-seen", None, 1, 1)
+    async with scoring_db.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO scoring.profiles (customer_id, revision, snapshot) "
+                "VALUES (:id, 1, CAST(:snapshot AS json))"
+            ),
+            [{"id": customer_id, "snapshot": s} for customer_id, s in snapshots.items()],
+        )
+        await connection.execute(text(fill._FILL))
+        found = {
+            r.customer_id: (r.first_seen_on, r.funnel_step)
+            for r in await connection.execute(
+                text("SELECT customer_id, first_seen_on, funnel_step FROM scoring.profiles")
+            )
+        }
+    expected = {}
+    for customer_id, raw in snapshots.items():
+        profile = ScoredProfile.model_validate_json(raw)
+        seen = first_seen_on(profile)
+        expected[customer_id] = (seen, furthest_step(profile) if seen else None)
+    assert found == expected
+    assert {step for _, step in found.values()} == {None, 0, 1, 2, 3, 4}

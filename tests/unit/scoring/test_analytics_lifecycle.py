@@ -2,7 +2,7 @@
 reached, conversions from the step before and from the visits) and the cohort retention
 triangle (shares of each first-order month's customers ordering in each month since)."""
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -12,28 +12,41 @@ from services.scoring.domain.analytics.figures import DateRange
 from services.scoring.domain.analytics.lifecycle import (
     FUNNEL_STEPS,
     STAGES,
-    Progress,
+    first_seen_on,
     funnel,
     funnel_counts,
     funnel_figure,
+    furthest_step,
     lifecycle,
     months_between,
     retention_cells,
     retention_figure,
     stage_figure,
 )
+from services.scoring.domain.profile_view import ActivityView, CommerceView, ScoredProfile
 
 DAY = date(2026, 12, 2)
 PERIOD = DateRange(DAY - timedelta(days=6), DAY)
 
-PROGRESS = st.builds(
-    Progress,
-    st.booleans(),
-    st.booleans(),
-    st.booleans(),
-    st.booleans(),
+# (furthest step reached, customers)
+PROGRESS = st.tuples(
+    st.integers(min_value=0, max_value=len(FUNNEL_STEPS) - 1),
     st.integers(min_value=0, max_value=1000),
 )
+
+
+def _profile(
+    views: int = 0, adds: int = 0, starts: int = 0, orders: int = 0, seen: datetime | None = None
+) -> ScoredProfile:
+    return ScoredProfile(
+        customer_id="c1",
+        revision=1,
+        updated_at=datetime(2026, 12, 2, tzinfo=UTC),
+        activity=ActivityView(
+            first_seen_at=seen, product_views=views, cart_adds=adds, checkouts_started=starts
+        ),
+        commerce=CommerceView(orders_count=orders),
+    )
 
 
 def test_stages_come_in_lifecycle_order_with_gaps_where_no_snapshot_was_taken() -> None:
@@ -57,16 +70,24 @@ def test_stages_come_in_lifecycle_order_with_gaps_where_no_snapshot_was_taken() 
     assert selection.figure.title == "Selection"
 
 
+def test_the_furthest_step_is_the_last_one_taken_even_without_the_steps_before() -> None:
+    assert furthest_step(_profile()) == 0  # only visited
+    assert furthest_step(_profile(views=3)) == 1
+    assert furthest_step(_profile(views=3, adds=1)) == 2
+    assert furthest_step(_profile(adds=1)) == 2  # a cart without a product view sent
+    assert furthest_step(_profile(views=1, adds=1, starts=2)) == 3
+    assert furthest_step(_profile(views=1, adds=1, starts=1, orders=1)) == 4
+    assert furthest_step(_profile(orders=2)) == 4  # an order with no step before it
+
+
+def test_the_cohort_is_the_utc_day_of_the_first_visit() -> None:
+    late_in_paris = datetime(2026, 11, 2, 0, 30, tzinfo=timezone(timedelta(hours=1)))
+    assert first_seen_on(_profile(seen=late_in_paris)) == date(2026, 11, 1)
+    assert first_seen_on(_profile()) is None
+
+
 def test_a_customer_counts_at_every_step_up_to_the_furthest_they_reached() -> None:
-    groups = [
-        Progress(False, False, False, False, 50),  # only visited
-        Progress(True, False, False, False, 20),  # viewed a product
-        Progress(True, True, False, False, 10),  # added to a cart
-        Progress(True, True, True, False, 5),  # began a checkout
-        Progress(True, True, True, True, 4),  # ordered
-        Progress(False, False, False, True, 1),  # an order with no step before it
-        Progress(False, True, False, False, 2),  # a cart without a product view sent
-    ]
+    groups = [(0, 50), (1, 20), (2, 10), (3, 5), (4, 4), (4, 1), (2, 2)]
     assert funnel_counts(groups) == {
         "visit": 92,
         "product_view": 42,
@@ -113,16 +134,16 @@ def test_the_funnel_sums_the_cohorts_first_seen_in_the_range() -> None:
 
 @given(st.lists(PROGRESS, max_size=12))
 def test_funnel_counts_never_grow_down_the_funnel_and_every_visitor_counts(
-    groups: list[Progress],
+    groups: list[tuple[int, int]],
 ) -> None:
     counts = [funnel_counts(groups)[step] for step in FUNNEL_STEPS]
     assert counts == sorted(counts, reverse=True)
-    assert counts[0] == sum(g.customers for g in groups)
+    assert counts[0] == sum(customers for _, customers in groups)
 
 
 @given(st.lists(PROGRESS, max_size=12))
 def test_the_overall_conversion_is_the_product_of_the_step_conversions(
-    groups: list[Progress],
+    groups: list[tuple[int, int]],
 ) -> None:
     steps = funnel(funnel_counts(groups))
     product = 1.0
@@ -137,7 +158,7 @@ def test_the_overall_conversion_is_the_product_of_the_step_conversions(
 
 @given(st.lists(PROGRESS, max_size=6), st.lists(PROGRESS, max_size=6))
 def test_the_funnel_of_two_cohorts_is_the_sum_of_their_funnels(
-    first: list[Progress], second: list[Progress]
+    first: list[tuple[int, int]], second: list[tuple[int, int]]
 ) -> None:
     together = funnel_counts(first + second)
     apart = (funnel_counts(first), funnel_counts(second))

@@ -21,7 +21,7 @@ many of them ordered in that month. Month 0 is the whole cohort, its size.
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date
 from typing import get_args
 
 from schemas.topics.scores_v1 import LifecycleStage
@@ -34,6 +34,7 @@ from services.scoring.domain.analytics.figures import (
     trend,
 )
 from services.scoring.domain.analytics.segments import segment_figure
+from services.scoring.domain.profile_view import ScoredProfile
 
 STAGES: tuple[str, ...] = get_args(LifecycleStage)  # selection, acquisition, ..., lapsed
 FUNNEL_STEPS = ("visit", "product_view", "cart", "checkout", "order")
@@ -73,32 +74,35 @@ def stage_figure(stage: str) -> Figure:
     )
 
 
-# Measuring (the snapshot): the SQL groups customers, these rules turn groups into figures.
+# Measuring: each stored profile keeps its cohort day and furthest step (set from these rules
+# as it is saved), the snapshot counts customers per both, these rules turn counts into rows.
 
 
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """How far a group of customers went: what each of them did, and how many they are."""
-
-    viewed_product: bool
-    added_to_cart: bool
-    started_checkout: bool
-    ordered: bool
-    customers: int
-
-    @property
-    def furthest(self) -> int:
-        """The index in FUNNEL_STEPS of the furthest step reached."""
-        done = (self.viewed_product, self.added_to_cart, self.started_checkout, self.ordered)
-        return max((n + 1 for n, did in enumerate(done) if did), default=0)
+def first_seen_on(profile: ScoredProfile) -> date | None:
+    """The day (UTC) of the customer's funnel cohort: when they were first seen."""
+    seen = profile.activity.first_seen_at
+    return None if seen is None else seen.astimezone(UTC).date()
 
 
-def funnel_counts(groups: Iterable[Progress]) -> dict[str, int]:
-    """Customers per funnel step, each counted at every step up to their furthest."""
+def furthest_step(profile: ScoredProfile) -> int:
+    """The index in FUNNEL_STEPS of the furthest step the customer reached (0: the visit)."""
+    activity = profile.activity
+    done = (
+        activity.product_views > 0,
+        activity.cart_adds > 0,
+        activity.checkouts_started > 0,
+        profile.commerce.orders_count > 0,
+    )
+    return max((n + 1 for n, did in enumerate(done) if did), default=0)
+
+
+def funnel_counts(groups: Iterable[tuple[int, int]]) -> dict[str, int]:
+    """Customers per funnel step from (furthest step, customers) groups, each customer counted
+    at every step up to their furthest."""
     counts = dict.fromkeys(FUNNEL_STEPS, 0)
-    for group in groups:
-        for step in FUNNEL_STEPS[: group.furthest + 1]:
-            counts[step] += group.customers
+    for furthest, customers in groups:
+        for step in FUNNEL_STEPS[: furthest + 1]:
+            counts[step] += customers
     return counts
 
 
