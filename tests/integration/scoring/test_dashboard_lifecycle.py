@@ -187,7 +187,7 @@ async def test_the_lifecycle_page_charts_the_numbers_the_api_gave_it(
     assert await page.evaluate("Object.keys(window.retainCharts)") == []
 
 
-async def test_the_lifecycle_api_names_the_parameter_it_cannot_use(
+async def test_the_lifecycle_api_is_described_and_names_the_parameter_it_cannot_use(
     scoring: RunningService,
 ) -> None:
     malformed = await _lifecycle(scoring.url, start="2026-13-01")
@@ -201,7 +201,11 @@ async def test_the_lifecycle_api_names_the_parameter_it_cannot_use(
     assert "at most" in too_long.text
     async with httpx.AsyncClient() as client:
         refused = await client.get(f"{scoring.url}/v1/analytics/lifecycle")
+        described = (await client.get(f"{scoring.url}/openapi.json")).json()
     assert refused.status_code == 401
+    route = described["paths"]["/v1/analytics/lifecycle"]["get"]
+    assert "funnel" in route["summary"]
+    assert [p["name"] for p in route["parameters"]] == ["start", "end"]
     empty = await _lifecycle(scoring.url, start="1990-01-01", end="1990-01-31")
     assert empty.status_code == 200
     answer = empty.json()
