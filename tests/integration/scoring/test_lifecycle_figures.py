@@ -24,9 +24,6 @@ from services.scoring.domain.profile_view import ActivityView, CommerceView, Sco
 from services.scoring.main import snapshot_parts
 from services.scoring.score_batch import ProfileUpdate
 from services.scoring.store import PostgresScoringStore
-from tests.integration.scoring.test_daily_figures import (  # noqa: F401 (a fixture)
-    scoring_db,
-)
 
 pytestmark = pytest.mark.integration
 
@@ -106,7 +103,7 @@ async def _snapshot_figures(engine: AsyncEngine) -> dict[tuple[date, str], float
 
 
 async def test_the_funnel_per_first_seen_day_and_the_cohort_triangle_are_rewritten_each_time(
-    scoring_db: AsyncEngine,  # noqa: F811 (the fixture imported above)
+    scoring_db: AsyncEngine,
 ) -> None:
     await _profiles(
         scoring_db,
@@ -149,7 +146,7 @@ async def test_the_funnel_per_first_seen_day_and_the_cohort_triangle_are_rewritt
 
 
 async def test_profiles_stored_before_the_funnel_columns_are_filled_by_the_same_rules(
-    scoring_db: AsyncEngine,  # noqa: F811 (the fixture imported above)
+    scoring_db: AsyncEngine,
 ) -> None:
     """The migration's SQL gives each stored profile the cohort and furthest step that
     first_seen_on() and furthest_step() give it when it is saved."""
