@@ -17,7 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from schemas.topics.profiles_v1 import ProfileSnapshot
 from services.scoring.domain.analytics.lifecycle import first_seen_on, furthest_step
 from services.scoring.domain.channels import Spend
-from services.scoring.domain.clv import BgNbdParams, Fit, GammaGammaParams, ModelStatus
+from services.scoring.domain.clv import (
+    BgNbdParams,
+    Fit,
+    GammaGammaParams,
+    ModelStatus,
+    RepeatCalibration,
+)
 from services.scoring.domain.ledger import LedgerOrder, OrderLine
 from services.scoring.domain.profile_view import ScoredProfile
 from services.scoring.domain.recommend import CoPurchases
@@ -570,6 +576,7 @@ def model_to_json(model: ScoringModel) -> dict[str, Any]:
             "price_ratio": str(model.upgrade_rules.price_ratio),
             "count": model.upgrade_rules.count,
         },
+        "calibration": None if model.calibration is None else asdict(model.calibration),
     }
 
 
@@ -614,4 +621,11 @@ def model_from_json(data: dict[str, Any]) -> ScoringModel:
         upgrade_rules=UpgradeRules(Decimal(rules["price_ratio"]), rules["count"])
         if (rules := data.get("upgrade_rules"))
         else UpgradeRules(),
+        # Models fitted before the calibration was kept have none.
+        calibration=RepeatCalibration(
+            tuple(found["actual"]),
+            None if found["expected"] is None else tuple(found["expected"]),
+        )
+        if (found := data.get("calibration"))
+        else None,
     )

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import minimize
-from scipy.special import digamma, expit, gammaln, hyp2f1
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, xlogy
 
 Array = npt.NDArray[np.float64]
 
@@ -418,3 +418,50 @@ def predict(
         expected_purchase_value=value,
         lifetime_value=np.asarray(value * discounted[inverse], dtype=np.float64),
     )
+
+
+def purchase_count_probabilities(params: BgNbdParams, most: int, t: Array) -> Array:
+    """P(X(t) = x) for x = 0 .. most - 1, one row per length of time in `t` (days): the chance
+    of exactly x repeat purchases in t days for a customer drawn at random (Fader, Hardie and
+    Lee 2005, eq. 8), in log space so large counts and long times stay finite."""
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    x = np.arange(most, dtype=np.float64)[np.newaxis, :]
+    t = np.asarray(t, dtype=np.float64)[:, np.newaxis]
+    log_share = np.log(alpha) - np.log(alpha + t)  # log(alpha / (alpha + t))
+    # The negative binomial terms Gamma(r + j) / (Gamma(r) j!) (t / (alpha + t))^j, j = x
+    # (xlogy: 0^0 = 1 at t = 0).
+    log_terms = gammaln(r + x) - gammaln(r) - gammaln(x + 1) + xlogy(x, t / (alpha + t))
+    alive = np.exp(betaln(a, b + x) - betaln(a, b) + r * log_share + log_terms)
+    # Dropped out after the x-th purchase: the chance of at least x purchases while alive.
+    below = np.cumsum(np.exp(log_terms), axis=1) - np.exp(log_terms)  # sum over j < x
+    at_least = 1 - np.exp(r * log_share) * below
+    dropped = np.exp(betaln(a + 1, b + np.maximum(x, 1) - 1) - betaln(a, b)) * at_least
+    return np.asarray(alive + np.where(x > 0, dropped, 0.0), dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class RepeatCalibration:
+    """How many customers made 0, 1, ... repeat purchases in their time as customers, and how
+    many the fitted BG/NBD expects over each one's own T: the last count is "that many or more".
+    `expected` is None without a fitted model."""
+
+    actual: tuple[int, ...]
+    expected: tuple[float, ...] | None
+
+
+CALIBRATION_REPEATS = 7  # 0 .. 5 repeat purchases, then 6 or more
+
+
+def repeat_calibration(
+    params: BgNbdParams | None, frequency: Array, T: Array, counts: int = CALIBRATION_REPEATS
+) -> RepeatCalibration:
+    """The calibration of a fit: actual against expected customers per repeat purchases made."""
+    capped = np.minimum(frequency, counts - 1).astype(np.int64)
+    actual = tuple(int(n) for n in np.bincount(capped, minlength=counts))
+    if params is None:
+        return RepeatCalibration(actual, None)
+    days, customers = np.unique(T, return_counts=True)  # whole days: few distinct T
+    exact = purchase_count_probabilities(params, counts - 1, days)
+    expected = customers @ exact
+    rest = float(customers.sum()) - float(expected.sum())  # "or more": what is left
+    return RepeatCalibration(actual, (*(float(e) for e in expected), rest))

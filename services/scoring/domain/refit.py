@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from services.scoring.domain.clv import FitSettings, fit, predict
+from services.scoring.domain.clv import FitSettings, fit, predict, repeat_calibration
 from services.scoring.domain.recommend import co_purchases
 from services.scoring.domain.rfm import bounds_of
 from services.scoring.domain.score import LedgerOrder, ScoringModel
@@ -114,4 +114,5 @@ def refit(
         top_value_bound=top_value_bound(totals, rules.top_share),
         horizon_months=settings.horizon_months,
         monthly_discount_rate=settings.monthly_discount_rate,
+        calibration=repeat_calibration(result.bgnbd, table.frequency, table.T) if ids else None,
     )

@@ -24,7 +24,7 @@ from decimal import Decimal
 import numpy as np
 
 from schemas.topics.scores_v1 import CustomerScores, Rfm
-from services.scoring.domain.clv import Fit, ModelStatus, predict
+from services.scoring.domain.clv import Fit, ModelStatus, RepeatCalibration, predict
 from services.scoring.domain.ledger import LedgerOrder as LedgerOrder  # re-exported
 from services.scoring.domain.profile_view import ScoredProfile
 from services.scoring.domain.recommend import CoPurchases, recommend
@@ -60,6 +60,8 @@ class ScoringModel:
     recommendations: int = 5  # per customer, in scores.v1
     catalogue: Catalogue = field(default_factory=Catalogue)
     upgrade_rules: UpgradeRules = field(default_factory=UpgradeRules)
+    # Repeat purchases per customer fitted on, actual against expected (the dashboard's chart).
+    calibration: RepeatCalibration | None = None
 
 
 def _add(into: dict[str, Decimal], amounts: Mapping[str, Decimal]) -> None:
