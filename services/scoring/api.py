@@ -1,5 +1,6 @@
 """The scoring admin API (admin token only): a customer's scores, the model, refits."""
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -53,6 +54,22 @@ def _money(amount: Decimal | None) -> str | None:
     return None if amount is None else format(amount, "f")
 
 
+def economics_view(row: ChannelFigures, money: Callable[[Decimal | None], Any]) -> dict[str, Any]:
+    """A row's counts and economics, its amounts as `money` writes them (here strings; the
+    dashboard's analytics, numbers to chart)."""
+    return {
+        "profiles_touched": row.touched,
+        "converted": row.converted,
+        "conversion_rate": row.conversion_rate,
+        "new_customers": row.new_customers,
+        "spend": money(row.spend),
+        "cpa": money(row.cpa),
+        "average_clv_historical": money(row.average_clv_historical),
+        "average_clv_predicted": money(row.average_clv_predicted),
+        "clv_to_cpa": row.clv_to_cpa,
+    }
+
+
 def _channel_view(row: ChannelFigures) -> dict[str, Any]:
     return {
         "channel": row.channel,
@@ -60,15 +77,7 @@ def _channel_view(row: ChannelFigures) -> dict[str, Any]:
         "affiliate": row.affiliate,
         "month": row.month,
         "currency": row.currency,
-        "profiles_touched": row.touched,
-        "converted": row.converted,
-        "conversion_rate": row.conversion_rate,
-        "new_customers": row.new_customers,
-        "spend": _money(row.spend),
-        "cpa": _money(row.cpa),
-        "average_clv_historical": _money(row.average_clv_historical),
-        "average_clv_predicted": _money(row.average_clv_predicted),
-        "clv_to_cpa": row.clv_to_cpa,
+        **economics_view(row, _money),
     }
 
 

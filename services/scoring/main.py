@@ -28,6 +28,7 @@ from services.runtime.http import create_service_app
 from services.runtime.messages import OutboxMessage
 from services.runtime.service import Service, Worker, run_service
 from services.runtime.transactional import Apply, Decode
+from services.scoring import analytics_channels, analytics_clv
 from services.scoring.analytics_api import PageRoutes, analytics_router
 from services.scoring.analytics_store import (
     MOVES_SNAPSHOT,
@@ -54,7 +55,12 @@ from services.scoring.store import PostgresScoringStore
 
 SERVICE = "scoring"
 # The dashboard's pages beyond the overview and segments: their analytics routes.
-ANALYTICS_PAGES: tuple[PageRoutes, ...] = (lifecycle_routes, email_routes)
+ANALYTICS_PAGES: tuple[PageRoutes, ...] = (
+    lifecycle_routes,
+    analytics_clv.routes,
+    analytics_channels.routes,
+    email_routes,
+)
 T = TypeVar("T")
 _LIFECYCLE = TypeAdapter[LifecycleEvent](LifecycleEvent)
 
@@ -67,6 +73,8 @@ def snapshot_parts(attribution: timedelta) -> tuple[SnapshotPart, ...]:
         SEGMENTS_SNAPSHOT,
         MOVES_SNAPSHOT,
         LIFECYCLE_SNAPSHOT,
+        analytics_clv.CLV_SNAPSHOT,
+        analytics_channels.CHANNELS_SNAPSHOT,
         email_snapshot(attribution),
     )
 

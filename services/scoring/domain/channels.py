@@ -31,7 +31,9 @@ def month_of(at: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Acquired:
-    """One customer's acquisition and value, from their profile and scores."""
+    """One customer's acquisition and value, from their profile and scores; or as many
+    customers as `customers` who share the acquisition, months and currency (their value
+    summed), as the dashboard's snapshot counts them."""
 
     channel: str | None
     campaign: str | None
@@ -41,6 +43,7 @@ class Acquired:
     currency: str | None
     clv_historical: Decimal
     clv_predicted: Decimal
+    customers: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,11 +131,11 @@ def channel_figures(customers: Iterable[Acquired], spend: Iterable[Spend]) -> li
         channel = c.channel or "direct"
         if c.first_touch_at is not None:
             touched = row(channel, c.campaign, c.affiliate, month_of(c.first_touch_at), c.currency)
-            touched.touched += 1
-            touched.converted += c.first_order_at is not None
+            touched.touched += c.customers
+            touched.converted += c.customers if c.first_order_at is not None else 0
         if c.first_order_at is not None:
             new = row(channel, c.campaign, c.affiliate, month_of(c.first_order_at), c.currency)
-            new.new_customers += 1
+            new.new_customers += c.customers
             new.clv_historical += c.clv_historical
             new.clv_predicted += c.clv_predicted
     for s in spend:
