@@ -143,6 +143,7 @@ window.Retain = {
   formatChange,
   formatValue,
   getJson,
+  refresh: show,  // draw the page again, e.g. when a control of its own changed
   showMessage,
   // Draw the page again (after a control of the page's own changed).
   redraw: () => show(),
