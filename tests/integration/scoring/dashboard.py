@@ -28,6 +28,14 @@ async def open_page(page: Page, name: str, api_path: str) -> dict[str, Any]:
     return given
 
 
+async def choose_range(page: Page, api_path: str, start: str, end: str) -> None:
+    """Set the date range, as a user would, each change answered by `api_path`."""
+    for field, day in (("#start", start), ("#end", end)):
+        async with page.expect_response(lambda r: api_path in r.url):
+            await page.fill(field, day)
+    await page.wait_for_selector("main[data-state=ready], main[data-state=error]")
+
+
 async def drawn(page: Page, chart: str, expression: str = "o => o.series") -> Any:
     """What the chart named `chart` holds: `expression` applied to its option."""
     return await page.evaluate(

@@ -14,7 +14,13 @@ from playwright.async_api import Page
 
 from tests.integration.helpers import RunningService
 from tests.integration.profile.conftest import ADMIN, Storefront, order, wait_for
-from tests.integration.scoring.dashboard import drawn, log_in, open_page, screenshot
+from tests.integration.scoring.dashboard import (
+    choose_range,
+    drawn,
+    log_in,
+    open_page,
+    screenshot,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -135,16 +141,10 @@ async def test_the_channels_page_charts_and_tables_the_numbers_the_api_gave_it(
     assert blog in [row["label"] for row in given["rows"]]
 
     # A range with no figures says what to do; one that ends before it starts shows the error.
-    async with page.expect_response(lambda r: "/v1/analytics/channels" in r.url):
-        await page.fill("#start", "2001-01-01")
-    async with page.expect_response(lambda r: "/v1/analytics/channels" in r.url):
-        await page.fill("#end", "2001-01-31")
-    await page.wait_for_selector("main[data-state=ready]")
+    await choose_range(page, "/v1/analytics/channels", "2001-01-01", "2001-01-31")
     assert "No channel figures in this range yet" in (await page.text_content("#message") or "")
     assert await page.evaluate("Object.keys(window.retainCharts)") == []
-    async with page.expect_response(lambda r: "/v1/analytics/channels" in r.url):
-        await page.fill("#end", (datetime(2000, 12, 1)).date().isoformat())
-    await page.wait_for_selector("main[data-state=error]")
+    await choose_range(page, "/v1/analytics/channels", "2001-01-01", "2000-12-01")
     message = await page.text_content("#message") or ""
     assert message.startswith("The data could not be loaded: 422: start (2001-01-01)"), message
     # The refused request is the browser's one console error.
