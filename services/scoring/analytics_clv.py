@@ -28,44 +28,46 @@ from services.scoring.domain.analytics.clv import (
 TOP_CUSTOMERS = 20  # per ranking and currency
 RANKINGS = ("clv_predicted", "clv_historical")
 
-# Customers with orders per currency and bucket, both kinds in one pass over the scores:
-# width_bucket numbers the buckets from 1 (a value below the first edge: 0, so clamped to 0).
-_BUCKETS = text(
-    "SELECT currency, historical, predicted, count(*) AS customers FROM ("
-    "SELECT record->>'currency' AS currency, "
-    "width_bucket(greatest(CAST(record->>'clv_historical' AS float), 0), "
-    "CAST(:edges AS float[])) - 1 AS historical, "
-    "width_bucket(greatest(CAST(record->>'clv_predicted' AS float), 0), "
-    "CAST(:edges AS float[])) - 1 AS predicted "
-    "FROM scoring.scores WHERE record->>'ladder_step' <> 'prospect' "
-    "AND record->>'currency' IS NOT NULL) AS s "
-    "GROUP BY GROUPING SETS ((currency, historical), (currency, predicted))"
-)
-_CLEAR_TOP = text("DELETE FROM scoring.top_customers")
-# The scores are read once and ranked twice; ties go to the smaller customer id, so the table
-# is the same from one snapshot to the next when nothing changed.
-_REFRESH_TOP = text(
+# One pass over the scores of the customers with orders, each record parsed once (json is
+# text: every -> would parse it again; OFFSET 0 keeps the planner from inlining the cast into
+# every use), materialised for two uses:
+# - the top customers per currency by each CLV, each a bounded top-N sort (ties to the smaller
+#   customer id, so the list is the same from one snapshot to the next when nothing changed),
+#   written to scoring.top_customers (emptied first);
+# - customers per currency and bucket of each CLV, the answer: width_bucket numbers the buckets
+#   from 1 (0 below the first edge, hence the clamp to 0).
+_CLV_PASS = text(
     "WITH s AS MATERIALIZED ("
-    "SELECT customer_id, record->>'currency' AS currency, "
-    "CAST(record->>'clv_historical' AS float) AS clv_historical, "
-    "CAST(record->>'clv_predicted' AS float) AS clv_predicted, "
-    "record->>'ladder_step' AS ladder_step, record->>'value_tier' AS value_tier, "
-    "record->'rfm'->>'segment' AS rfm_segment "
-    "FROM scoring.scores WHERE record->>'ladder_step' <> 'prospect' "
-    "AND record->>'currency' IS NOT NULL), "
+    "SELECT customer_id, r->>'currency' AS currency, "
+    "CAST(r->>'clv_historical' AS float) AS clv_historical, "
+    "CAST(r->>'clv_predicted' AS float) AS clv_predicted, r->>'ladder_step' AS ladder_step, "
+    "r->>'value_tier' AS value_tier, r->'rfm'->>'segment' AS rfm_segment "
+    "FROM (SELECT customer_id, CAST(record AS jsonb) AS r FROM scoring.scores OFFSET 0) AS j "
+    "WHERE r->>'ladder_step' <> 'prospect' AND r->>'currency' IS NOT NULL), "
+    "currencies AS (SELECT DISTINCT currency FROM s), "
     "ranked AS ("
-    "SELECT 'clv_predicted' AS ranking, s.*, row_number() OVER ("
-    "PARTITION BY currency ORDER BY clv_predicted DESC, customer_id) AS rank FROM s "
+    "SELECT 'clv_predicted' AS ranking, t.*, row_number() OVER ("
+    "PARTITION BY t.currency ORDER BY t.clv_predicted DESC, t.customer_id) AS rank "
+    "FROM currencies AS c CROSS JOIN LATERAL (SELECT * FROM s WHERE s.currency = c.currency "
+    "ORDER BY clv_predicted DESC, customer_id LIMIT :top) AS t "
     "UNION ALL "
-    "SELECT 'clv_historical', s.*, row_number() OVER ("
-    "PARTITION BY currency ORDER BY clv_historical DESC, customer_id) FROM s) "
-    "INSERT INTO scoring.top_customers (ranking, currency, rank, customer_id, clv_historical, "
-    "clv_predicted, orders, ladder_step, value_tier, rfm_segment) "
+    "SELECT 'clv_historical', t.*, row_number() OVER ("
+    "PARTITION BY t.currency ORDER BY t.clv_historical DESC, t.customer_id) "
+    "FROM currencies AS c CROSS JOIN LATERAL (SELECT * FROM s WHERE s.currency = c.currency "
+    "ORDER BY clv_historical DESC, customer_id LIMIT :top) AS t), "
+    "top AS (INSERT INTO scoring.top_customers (ranking, currency, rank, customer_id, "
+    "clv_historical, clv_predicted, orders, ladder_step, value_tier, rfm_segment) "
     "SELECT r.ranking, r.currency, r.rank, r.customer_id, r.clv_historical, r.clv_predicted, "
     "coalesce(CAST(p.snapshot->'commerce'->>'orders_count' AS int), 0), r.ladder_step, "
     "r.value_tier, r.rfm_segment "
-    "FROM ranked AS r LEFT JOIN scoring.profiles AS p USING (customer_id) WHERE r.rank <= :top"
+    "FROM ranked AS r LEFT JOIN scoring.profiles AS p USING (customer_id)) "
+    "SELECT currency, historical, predicted, count(*) AS customers FROM ("
+    "SELECT currency, "
+    "width_bucket(greatest(clv_historical, 0), CAST(:edges AS float[])) - 1 AS historical, "
+    "width_bucket(greatest(clv_predicted, 0), CAST(:edges AS float[])) - 1 AS predicted "
+    "FROM s) AS b GROUP BY GROUPING SETS ((currency, historical), (currency, predicted))"
 )
+_CLEAR_TOP = text("DELETE FROM scoring.top_customers")
 # Customers erased since the snapshot have no scores left: they leave the list at once.
 _TOP = text(
     "SELECT t.ranking, t.customer_id, t.clv_historical, t.clv_predicted, t.orders, "
@@ -85,19 +87,14 @@ _FIT = text(
 
 
 async def _write(connection: AsyncConnection, today: date, rows: DailyRows) -> None:
-    found = await connection.execute(_BUCKETS, {"edges": list(CLV_EDGES)})
-    for row in found:
-        kind, bucket = (
-            ("predicted", row.predicted)
-            if row.historical is None
-            else (
-                "historical",
-                row.historical,
-            )
-        )
-        rows.add(today, row.currency, bucket_figure(kind, bucket), float(row.customers))
     await connection.execute(_CLEAR_TOP)
-    await connection.execute(_REFRESH_TOP, {"top": TOP_CUSTOMERS})
+    found = await connection.execute(_CLV_PASS, {"edges": list(CLV_EDGES), "top": TOP_CUSTOMERS})
+    for row in found:
+        # Each row is one grouping set's: the other kind's bucket is null.
+        kind, bucket = ("historical", row.historical)
+        if row.historical is None:
+            kind, bucket = ("predicted", row.predicted)
+        rows.add(today, row.currency, bucket_figure(kind, bucket), float(row.customers))
 
 
 CLV_SNAPSHOT = SnapshotPart(_write)

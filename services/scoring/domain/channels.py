@@ -138,17 +138,17 @@ def channel_figures(customers: Iterable[Acquired], spend: Iterable[Spend]) -> li
             new.new_customers += c.customers
             new.clv_historical += c.clv_historical
             new.clv_predicted += c.clv_predicted
+    # The rows each spend can cover, found by (channel, month, currency) rather than by reading
+    # every row for every spend: the dashboard's snapshot counts many rows against years of it.
+    covered: dict[tuple[str, str, str | None], list[ChannelFigures]] = {}
+    for r in rows.values():
+        covered.setdefault((r.channel, r.month, r.currency), []).append(r)
     for s in spend:
-        matching = [
-            r
-            for r in rows.values()
-            if r.channel == s.channel
-            and r.month == s.month
-            and r.currency == s.currency
-            and (s.campaign is None or r.campaign == s.campaign)
-        ]
+        candidates = covered.setdefault((s.channel, s.month, s.currency), [])
+        matching = [r for r in candidates if s.campaign is None or r.campaign == s.campaign]
         if not matching:
             matching = [row(s.channel, s.campaign, None, s.month, s.currency)]
+            candidates.append(matching[0])
         for r, amount in zip(matching, _shares(s.amount, matching), strict=True):
             r.spend = (r.spend or Decimal(0)) + amount
     return sorted(

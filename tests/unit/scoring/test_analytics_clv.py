@@ -34,7 +34,7 @@ def test_the_edges_and_labels() -> None:
     assert bucket_label(len(CLV_EDGES) - 1) == "100,000+"
     names = {bucket_figure(k, b) for k in ("historical", "predicted") for b in range(14)}
     assert len(names) == 28
-    assert bucket_figure("predicted", 13) == "customers:clv_predicted:100000"
+    assert bucket_figure("predicted", 13) == "clv_histogram:predicted:100000"
     assert max(map(len, names)) <= 64
 
 

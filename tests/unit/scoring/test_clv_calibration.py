@@ -2,7 +2,10 @@
 eq. 8), the probabilities of every count add up to one, and the expected customers per count of
 repeat purchases add up to the customers fitted on, like the actual counts."""
 
+from dataclasses import replace
+
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 from hypothesis import given
@@ -15,6 +18,8 @@ from services.scoring.domain.clv import (
     purchase_count_probabilities,
     repeat_calibration,
 )
+from services.scoring.domain.score import unfitted_model
+from services.scoring.store import model_from_json, model_to_json
 
 # The parameters lifetimes fits on CDNOW (its documentation's example).
 CDNOW = BgNbdParams(r=0.243, alpha=4.414, a=0.793, b=2.426)
@@ -70,3 +75,12 @@ def test_without_a_fitted_model_only_the_actual_counts_are_known() -> None:
     calibration = repeat_calibration(None, np.array([0.0, 3.0]), np.array([5.0, 50.0]))
     assert calibration.actual == (1, 0, 0, 1, 0, 0, 0)
     assert calibration.expected is None
+
+
+def test_the_calibration_is_kept_with_the_model_and_older_models_have_none() -> None:
+    calibration = repeat_calibration(CDNOW, np.array([0.0, 2.0, 9.0]), np.array([9.0, 40, 400]))
+    model = replace(unfitted_model(), calibration=calibration)
+    stored = orjson.loads(orjson.dumps(model_to_json(model)))
+    assert model_from_json(stored).calibration == calibration
+    del stored["calibration"]
+    assert model_from_json(stored).calibration is None

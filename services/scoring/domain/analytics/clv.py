@@ -26,8 +26,9 @@ def bucket_of(value: float) -> int:
 
 
 def bucket_figure(kind: str, bucket: int) -> str:
-    """The daily figure of one bucket: customers whose `kind` CLV falls in it."""
-    return f"customers:clv_{kind}:{CLV_EDGES[bucket]:g}"
+    """The daily figure of one bucket: customers whose `kind` CLV falls in it (a name of its own,
+    apart from the segments' customers:dimension:segment)."""
+    return f"clv_histogram:{kind}:{CLV_EDGES[bucket]:g}"
 
 
 def bucket_label(bucket: int) -> str:
