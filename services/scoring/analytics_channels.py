@@ -41,13 +41,13 @@ _ACQUISITIONS = text(
     "AS touched, "
     "to_char(CAST(p->'commerce'->>'first_order_at' AS timestamptz) AT TIME ZONE 'UTC', "
     "'YYYY-MM') AS ordered, "
-    "coalesce(s->>'currency', p->'commerce'->>'currency') AS currency, "
-    "coalesce(CAST(s->>'clv_historical' AS numeric), 0) AS clv_historical, "
-    "coalesce(CAST(s->>'clv_predicted' AS numeric), 0) AS clv_predicted "
-    # Each document parsed once (json is text: every -> would parse it again); OFFSET 0 keeps
-    # the planner from inlining the casts into every use.
-    "FROM (SELECT CAST(profiles.snapshot AS jsonb) AS p, CAST(scores.record AS jsonb) AS s "
-    "FROM scoring.profiles LEFT JOIN scoring.scores USING (customer_id) OFFSET 0) AS j) AS a "
+    "coalesce(s.currency, p->'commerce'->>'currency') AS currency, "
+    "coalesce(CAST(s.clv_historical AS numeric), 0) AS clv_historical, "
+    "coalesce(CAST(s.clv_predicted AS numeric), 0) AS clv_predicted "
+    # Each profile parsed once (json is text: every -> would parse it again; OFFSET 0 keeps
+    # the planner from inlining the cast into every use); the scores as the snapshot read them.
+    "FROM (SELECT customer_id, CAST(snapshot AS jsonb) AS p FROM scoring.profiles OFFSET 0) "
+    "AS j LEFT JOIN snapshot_scores AS s USING (customer_id)) AS a "
     "GROUP BY 1, 2, 3, 4, 5, 6"
 )
 _CLEAR = text("DELETE FROM scoring.channel_months")

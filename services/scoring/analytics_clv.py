@@ -38,12 +38,9 @@ RANKINGS = ("clv_predicted", "clv_historical")
 #   from 1 (0 below the first edge, hence the clamp to 0).
 _CLV_PASS = text(
     "WITH s AS MATERIALIZED ("
-    "SELECT customer_id, r->>'currency' AS currency, "
-    "CAST(r->>'clv_historical' AS float) AS clv_historical, "
-    "CAST(r->>'clv_predicted' AS float) AS clv_predicted, r->>'ladder_step' AS ladder_step, "
-    "r->>'value_tier' AS value_tier, r->'rfm'->>'segment' AS rfm_segment "
-    "FROM (SELECT customer_id, CAST(record AS jsonb) AS r FROM scoring.scores OFFSET 0) AS j "
-    "WHERE r->>'ladder_step' <> 'prospect' AND r->>'currency' IS NOT NULL), "
+    "SELECT customer_id, currency, clv_historical, clv_predicted, ladder_step, value_tier, "
+    "rfm_segment FROM snapshot_scores "
+    "WHERE ladder_step <> 'prospect' AND currency IS NOT NULL), "
     "currencies AS (SELECT DISTINCT currency FROM s), "
     "ranked AS ("
     "SELECT 'clv_predicted' AS ranking, t.*, row_number() OVER ("
