@@ -39,7 +39,8 @@ def _shop(run: str) -> dict[str, list[tuple[datetime, float]]]:
         first = now - timedelta(days=shuffle.uniform(60, 300), hours=n)
         orders = [(first, round(shuffle.uniform(15, 400), 2))]
         for _ in range(shuffle.choice([1, 1, 2, 4]) if n % 3 == 0 else 0):
-            orders.append((orders[-1][0] + timedelta(days=shuffle.uniform(5, 50)), 60.0))
+            later = orders[-1][0] + timedelta(days=shuffle.uniform(5, 50))
+            orders.append((later, round(shuffle.uniform(20, 150), 2)))
         shop[f"clv-{run}-{n}"] = [(at, amount) for at, amount in orders if at < now]
     return shop
 
