@@ -46,6 +46,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             _mailpit_build_error.append(error)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `before_first_model` run first: they start from a scoring service that has
+    never fitted a model, and later tests (the demo's, the dashboard's) refit the one scoring
+    service the session shares."""
+    items.sort(key=lambda item: item.get_closest_marker("before_first_model") is None)
+
+
 def _progress(message: str) -> None:
     print(f"\n{message}", file=sys.stderr, flush=True)
 

@@ -17,7 +17,8 @@ from services.runtime.settings import ServiceSettings
 from tests.integration.helpers import RunningService, read_messages
 from tests.integration.profile.conftest import ADMIN, Storefront, order, wait_for
 
-pytestmark = pytest.mark.integration
+# It starts from no fitted model: the session's first refit.
+pytestmark = [pytest.mark.integration, pytest.mark.before_first_model]
 
 CUSTOMERS = 140  # a fit needs 100 customers with orders, 20 of them repeat buyers
 
