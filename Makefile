@@ -10,13 +10,14 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: install chromium sdk-test-deps run up down status test lint format schemas bench-ingest bench-profile bench-scoring bench-scoring-pipeline bench-dashboard bench-notify clean help
+.PHONY: install chromium sdk-test-deps run up down status demo test lint format schemas bench-ingest bench-profile bench-scoring bench-scoring-pipeline bench-dashboard bench-notify clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make run     install, then start Kafka, PostgreSQL, Mailpit and the four services (Ctrl-C stops)"
 	@echo "make up      the same in the background; returns when every service is ready"
 	@echo "make down    stop what 'make up' started"
+	@echo "make demo    a simulated storefront's history through the running stack (DEMO_ARGS='--live' etc.)"
 	@echo "make test    install, then run the whole test suite (starts its own Kafka, PostgreSQL, Mailpit)"
 	@echo "make lint    ruff and mypy"
 	@echo "make bench-ingest / bench-profile / bench-scoring   rerun a benchmark; writes bench/<name>/results.md"
@@ -70,6 +71,10 @@ down: install
 
 status: install
 	$(VENV)/bin/retain status
+
+# Needs the stack running (make run in another terminal, or make up); `retain demo --help`.
+demo: install
+	$(VENV)/bin/retain demo $(DEMO_ARGS)
 
 test: install sdk-test-deps deploy-tools
 	$(VENV)/bin/pytest

@@ -7,25 +7,22 @@ retain down    stop what `retain up` started
 retain status  what is running
 retain keys    manage write keys
 retain spend import FILE   set marketing spend from a CSV file, through scoring's API
+retain demo    simulate a storefront through the tracking API (history, then live traffic)
 """
 
 import argparse
 import asyncio
-import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from types import FrameType
 
-import httpx
-
+from services.devstack import demo_cli, operate
 from services.devstack.errors import DevStackError
-from services.devstack.stack import SERVICES, LocalStack, StackConfig, load_or_create_secrets
+from services.devstack.stack import SERVICES, LocalStack, StackConfig
 from services.ingest import cli as ingest_cli
-from services.scoring.spend_csv import SpendFileError, parse_spend
 
 
 def _banner(stack: LocalStack) -> str:
@@ -43,6 +40,10 @@ def _banner(stack: LocalStack) -> str:
         f"  admin token: {stack.secrets['RETAIN_ADMIN_TOKEN']}",
         f"  dev write key: {stack.secrets['RETAIN_DEV_WRITE_KEY']}",
         f"  (secrets are in {config.env_file})",
+        "",
+        f"Try it: `make demo` sends a simulated storefront's last 180 days through ingest; then "
+        f"open the dashboard at {config.service_url('scoring')}/ (log in with the admin token)"
+        + ("" if config.external_smtp else f" and the inbox at {stack.mailpit.ui_url}"),
         "",
     ]
     return "\n".join(lines)
@@ -130,28 +131,10 @@ def _keys(stack: LocalStack, args: argparse.Namespace) -> None:
     print(asyncio.run(ingest_cli.run(args, stack.database_url)))
 
 
-def _spend(stack: LocalStack, args: argparse.Namespace) -> None:
-    """`retain spend import FILE`: every row checked first, then set through scoring's API."""
-    try:
-        rows = parse_spend(Path(args.file).read_text())
-    except (OSError, SpendFileError) as error:
-        raise DevStackError(f"{args.file}: {error}") from None
-    url = args.url or stack.config.service_url("scoring")
-    token = (
-        args.token
-        or os.environ.get("RETAIN_ADMIN_TOKEN")
-        or load_or_create_secrets(stack.config.env_file)["RETAIN_ADMIN_TOKEN"]
-    )
-    with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {token}"}) as client:
-        for row in rows:
-            body = {"amount": str(row.amount), "currency": row.currency, "campaign": row.campaign}
-            try:
-                answer = client.put(f"{url}/v1/spend/{row.channel}/{row.month}", json=body)
-            except httpx.HTTPError as error:
-                raise DevStackError(f"scoring at {url} is unreachable: {error}") from None
-            if answer.status_code != 200:
-                raise DevStackError(f"{row}: scoring answered {answer.status_code} {answer.text}")
-    print(f"imported {len(rows)} spend row(s) into {url}")
+REMOTE_COMMANDS: dict[str, Callable[[StackConfig, argparse.Namespace], None]] = {
+    "spend": operate.spend,
+    "demo": demo_cli.run,
+}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -160,22 +143,17 @@ def main(argv: list[str] | None = None) -> None:
     for name, (_, help_text) in COMMANDS.items():
         commands.add_parser(name, help=help_text)
     ingest_cli.add_commands(commands.add_parser("keys", help="manage write keys"))
-    spend = commands.add_parser("spend", help="marketing spend, for channel economics")
-    spend_actions = spend.add_subparsers(dest="action", required=True)
-    spend_import = spend_actions.add_parser(
-        "import",
-        help="set spend from a CSV file: channel, month (YYYY-MM), amount, currency[, campaign]",
-    )
-    spend_import.add_argument("file")
-    spend_import.add_argument("--url", help="scoring's URL (default: the local stack's)")
-    spend_import.add_argument("--token", help="admin token (default: RETAIN_ADMIN_TOKEN)")
+    operate.add_spend_command(commands)
+    demo_cli.add_command(commands)
     args = parser.parse_args(argv)
     try:
+        if args.command in REMOTE_COMMANDS:
+            # They call a deployment's APIs: no local server is set up or touched.
+            REMOTE_COMMANDS[args.command](StackConfig.from_environment(), args)
+            return
         stack = LocalStack(StackConfig.from_environment(), progress=_progress)
         if args.command == "keys":
             _keys(stack, args)
-        elif args.command == "spend":
-            _spend(stack, args)
         else:
             COMMANDS[args.command][0](stack)
     except DevStackError as error:

@@ -89,14 +89,20 @@ class StackConfig:
         return f"http://{LOOPBACK}:{self.service_ports[service]}"
 
 
-def load_or_create_secrets(env_file: Path) -> dict[str, str]:
-    """Local secrets are generated once and kept, so tokens in scripts stay valid across runs."""
+def read_env_file(env_file: Path) -> dict[str, str]:
+    """The NAME=value lines of an env file (none when it does not exist)."""
     values: dict[str, str] = {}
     if env_file.exists():
         for line in env_file.read_text().splitlines():
             name, sep, value = line.partition("=")
             if sep and not line.startswith("#"):
                 values[name.strip()] = value.strip()
+    return values
+
+
+def load_or_create_secrets(env_file: Path) -> dict[str, str]:
+    """Local secrets are generated once and kept, so tokens in scripts stay valid across runs."""
+    values = read_env_file(env_file)
     missing = [name for name in _SECRETS if name not in values]
     if missing:
         for name in missing:

@@ -1,0 +1,163 @@
+"""`retain demo`: the simulated storefront, sent through ingest like a client would.
+
+Historical mode backfills the past `--days` for `--customers` shoppers (timestamps in the
+past), sets the marketing spend they cost through scoring's API and, once the pipeline has
+folded them, refits the CLV model so the dashboard shows predicted values. `--live` then keeps
+a steady trickle of new and returning shoppers going until Ctrl-C.
+"""
+
+import argparse
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from services.demo.ingest_client import IngestClient, IngestError, Totals
+from services.demo.storefront import Shape, live_session, shopper_events, spend_plan
+from services.devstack.errors import DevStackError
+from services.devstack.operate import set_spend
+from services.devstack.progress import STDERR, bar, sending
+from services.devstack.remote import (
+    ServiceApi,
+    add_ingest_args,
+    add_service_args,
+    ingest_url,
+    write_key,
+)
+from services.devstack.stack import StackConfig
+
+SETTLE_SECONDS = 300.0
+
+
+def add_command(commands: Any) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="simulate a storefront: backfill past traffic, then optionally a live trickle",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument("--customers", type=_positive, default=2000, help="shoppers (2000)")
+    demo.add_argument("--days", type=_positive, default=180, help="days of history (180)")
+    demo.add_argument("--seed", type=int, default=1, help="same seed, same events (1)")
+    demo.add_argument("--live", action="store_true", help="after the backfill, keep sending")
+    demo.add_argument(
+        "--no-backfill", action="store_true", help="skip the history (with --live: live only)"
+    )
+    demo.add_argument("--sessions-per-second", type=float, default=2.0, help="live mode's pace (2)")
+    demo.add_argument(
+        "--no-refit", action="store_true", help="do not wait for the pipeline and refit"
+    )
+    demo.add_argument("--concurrency", type=_positive, default=4, help="requests in flight (4)")
+    add_ingest_args(demo)
+    add_service_args(demo, "scoring")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not 1 or more")
+    return value
+
+
+def run(config: StackConfig, args: argparse.Namespace) -> None:
+    url, key = ingest_url(config, args), write_key(config, args)
+    end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    shape = Shape(args.seed, args.customers, args.days, end)
+    scoring = ServiceApi.of("scoring", config, args)
+    with scoring:
+        if not args.no_backfill:
+            totals, seconds = backfill(shape, url, key, args.concurrency)
+            print(
+                f"backfill: {shape.shoppers:,} shoppers over {shape.days} days (seed {shape.seed}):"
+                f" {totals.accepted:,} events accepted, {totals.rejected:,} rejected in "
+                f"{seconds:.1f} s ({totals.accepted / max(seconds, 1e-6):,.0f} events/s, "
+                f"{totals.retries} retries)",
+                flush=True,
+            )
+            rows = spend_plan(shape)
+            set_spend(scoring, rows)
+            print(f"spend: {len(rows)} channel-month rows set in scoring", flush=True)
+            if not args.no_refit:
+                _settle_and_refit(scoring)
+        print(f"dashboard: {scoring.url}/  (log in with the admin token)", flush=True)
+        if not config.external_smtp and args.url is None:
+            print(f"inbox:     http://127.0.0.1:{config.mailpit_ui_port}", flush=True)
+    if args.live:
+        live(shape, url, key, args.sessions_per_second)
+
+
+def backfill(shape: Shape, url: str, key: str, concurrency: int) -> tuple[Totals, float]:
+    """Send the whole history; returns what ingest said and how long it took."""
+    started = time.monotonic()
+    with sending("backfill: shoppers", shape.shoppers) as (progress, task, report):
+
+        def events() -> Iterator[dict[str, Any]]:
+            for index in range(shape.shoppers):
+                yield from shopper_events(shape, index)
+                progress.update(task, completed=index + 1)
+
+        totals = _send(url, key, concurrency, events(), report.sent)
+    return totals, time.monotonic() - started
+
+
+def live(shape: Shape, url: str, key: str, sessions_per_second: float) -> None:
+    """New and returning shoppers at a steady pace, until Ctrl-C; then the totals."""
+    run_tag = f"{int(time.time()):x}"
+    interval = 1 / max(sessions_per_second, 0.01)
+    totals = Totals()
+
+    async def trickle(report: Any) -> None:
+        async with IngestClient(url, key) as client:
+            for number in itertools.count():
+                events = live_session(shape, run_tag, number, datetime.now(UTC))
+                await client.send(events, report)
+                progress.update(task, advance=1)
+                totals.accepted, totals.rejected = client.totals.accepted, client.totals.rejected
+                await asyncio.sleep(interval)
+
+    with sending("live: sessions (Ctrl-C stops)", 0) as (progress, task, report):
+        progress.update(task, total=None)
+        try:
+            asyncio.run(trickle(report.sent))
+        except IngestError as error:
+            raise DevStackError(str(error)) from None
+        except KeyboardInterrupt:
+            pass
+    print(f"live: {totals.accepted:,} events accepted, {totals.rejected:,} rejected", flush=True)
+
+
+def _send(url: str, key: str, concurrency: int, events: Any, on_batch: Any) -> Totals:
+    async def go() -> Totals:
+        async with IngestClient(url, key, concurrency=concurrency) as client:
+            return await client.send(events, on_batch)
+
+    try:
+        return asyncio.run(go())
+    except IngestError as error:
+        raise DevStackError(str(error)) from None
+
+
+def _settle_and_refit(scoring: ServiceApi) -> None:
+    """Wait until scoring's segment counts stop moving (profile and scoring have folded the
+    events), then refit the model so predicted CLV is there to see."""
+    with bar() as progress:
+        task = progress.add_task("profile and scoring folding the events", total=None, note="")
+        deadline = time.monotonic() + SETTLE_SECONDS
+        last, steady = "", 0
+        while steady < 3 and time.monotonic() < deadline:
+            figures = scoring.json("GET", "/v1/segments")
+            current = json.dumps(figures, sort_keys=True)
+            customers = sum(row["customers"] for row in next(iter(figures.values()), []))
+            progress.update(task, note=f"{customers:,} customers scored")
+            steady = steady + 1 if current == last else 0
+            last = current
+            time.sleep(2)
+        progress.update(task, description="refitting the CLV model", note="")
+        model = scoring.json("POST", "/v1/refit")
+    STDERR.print(f"model: {model.get('status')} ({model.get('customers', '?')} customers fitted)")
