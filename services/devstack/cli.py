@@ -8,6 +8,7 @@ retain status  what is running
 retain keys    manage write keys
 retain spend import FILE   set marketing spend from a CSV file, through scoring's API
 retain demo    simulate a storefront through the tracking API (history, then live traffic)
+retain replay cdnow [FILE] | csv FILE   past orders through the tracking API
 """
 
 import argparse
@@ -134,6 +135,7 @@ def _keys(stack: LocalStack, args: argparse.Namespace) -> None:
 REMOTE_COMMANDS: dict[str, Callable[[StackConfig, argparse.Namespace], None]] = {
     "spend": operate.spend,
     "demo": demo_cli.run,
+    "replay": demo_cli.replay,
 }
 
 
@@ -145,6 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     ingest_cli.add_commands(commands.add_parser("keys", help="manage write keys"))
     operate.add_spend_command(commands)
     demo_cli.add_command(commands)
+    demo_cli.add_replay_command(commands)
     args = parser.parse_args(argv)
     try:
         if args.command in REMOTE_COMMANDS:

@@ -1,4 +1,5 @@
-"""`retain demo`: the simulated storefront, sent through ingest like a client would.
+"""`retain demo`: the simulated storefront, sent through ingest like a client would; and
+`retain replay`: past orders from a file, through ingest with their original dates.
 
 Historical mode backfills the past `--days` for `--customers` shoppers (timestamps in the
 past), sets the marketing spend they cost through scoring's API and, once the pipeline has
@@ -8,13 +9,16 @@ a steady trickle of new and returning shoppers going until Ctrl-C.
 
 import argparse
 import asyncio
+import importlib.util
 import itertools
 import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from services.demo import orders
 from services.demo.ingest_client import IngestClient, IngestError, Totals
 from services.demo.storefront import Shape, live_session, shopper_events, spend_plan
 from services.devstack.errors import DevStackError
@@ -161,3 +165,75 @@ def _settle_and_refit(scoring: ServiceApi) -> None:
         progress.update(task, description="refitting the CLV model", note="")
         model = scoring.json("POST", "/v1/refit")
     STDERR.print(f"model: {model.get('status')} ({model.get('customers', '?')} customers fitted)")
+
+
+def add_replay_command(commands: Any) -> None:
+    replay = commands.add_parser(
+        "replay",
+        help="replay past orders through ingest (CDNOW, or a shop's orders CSV)",
+        description=orders.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    kinds = replay.add_subparsers(dest="kind", required=True)
+    cdnow = kinds.add_parser(
+        "cdnow", help="the CDNOW_master transactions, to compare scores with published results"
+    )
+    cdnow.add_argument(
+        "file", nargs="?", help="CDNOW_master.txt (default: the copy the lifetimes package ships)"
+    )
+    csv = kinds.add_parser(
+        "csv", help="a CSV of orders: customer_id, order_id, date, amount[, currency, channel]"
+    )
+    csv.add_argument("file")
+    csv.add_argument("--currency", help="currency of rows without one, e.g. EUR")
+    for parser in (cdnow, csv):
+        parser.add_argument(
+            "--concurrency", type=_positive, default=4, help="requests in flight (4)"
+        )
+        add_ingest_args(parser)
+
+
+def replay(config: StackConfig, args: argparse.Namespace) -> None:
+    path = Path(args.file) if args.file else cdnow_file()
+    try:
+        text = path.read_text()
+        if args.kind == "cdnow":
+            past = orders.cdnow_orders(text)
+        else:
+            past = orders.csv_orders(text, default_currency=args.currency)
+    except (OSError, UnicodeDecodeError, orders.OrderFileError) as error:
+        raise DevStackError(f"{path}: {error}") from None
+    url, key = ingest_url(config, args), write_key(config, args)
+    started = time.monotonic()
+    with sending(f"replay {path.name}: orders", len(past)) as (progress, task, report):
+
+        def on_batch(totals: Totals) -> None:
+            progress.update(task, completed=totals.accepted + totals.rejected)
+            report.sent(totals)
+
+        totals = _send(url, key, args.concurrency, orders.events(past), on_batch)
+    seconds = time.monotonic() - started
+    customers = len({order.customer_id for order in past})
+    print(
+        f"replayed {len(past):,} orders of {customers:,} customers from {path}: "
+        f"{totals.accepted:,} accepted, {totals.rejected:,} rejected in {seconds:.1f} s",
+        flush=True,
+    )
+    if totals.rejected:
+        raise DevStackError(
+            f"{totals.rejected:,} orders were rejected (see touchpoints.rejected.v1)"
+        )
+
+
+def cdnow_file() -> Path:
+    """The CDNOW_master.txt the lifetimes package ships (a development dependency), found
+    without importing it."""
+    spec = importlib.util.find_spec("lifetimes")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(folder) / "datasets" / "CDNOW_master.txt"
+        if candidate.is_file():
+            return candidate
+    raise DevStackError(
+        "CDNOW_master.txt not found: pass its path (`retain replay cdnow FILE`), or install the "
+        "development dependencies (`make install`; the lifetimes package ships it)"
+    )
