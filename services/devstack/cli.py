@@ -9,6 +9,8 @@ retain keys    manage write keys
 retain spend import FILE   set marketing spend from a CSV file, through scoring's API
 retain demo    simulate a storefront through the tracking API (history, then live traffic)
 retain replay cdnow [FILE] | csv FILE   past orders through the tracking API
+retain customers find|export|erase, scores show|refit, journeys list   the admin APIs
+retain dlq list|show|redrive|purge TOPIC, topics describe   dead letters and topics in Kafka
 """
 
 import argparse
@@ -20,7 +22,7 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
-from services.devstack import demo_cli, operate
+from services.devstack import demo_cli, kafka_ops, operate
 from services.devstack.errors import DevStackError
 from services.devstack.stack import SERVICES, LocalStack, StackConfig
 from services.ingest import cli as ingest_cli
@@ -136,6 +138,11 @@ REMOTE_COMMANDS: dict[str, Callable[[StackConfig, argparse.Namespace], None]] = 
     "spend": operate.spend,
     "demo": demo_cli.run,
     "replay": demo_cli.replay,
+    "customers": operate.customers,
+    "scores": operate.scores,
+    "journeys": operate.journeys,
+    "dlq": kafka_ops.dlq,
+    "topics": kafka_ops.topics,
 }
 
 
@@ -148,6 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     operate.add_spend_command(commands)
     demo_cli.add_command(commands)
     demo_cli.add_replay_command(commands)
+    operate.add_api_commands(commands)
+    kafka_ops.add_commands(commands)
     args = parser.parse_args(argv)
     try:
         if args.command in REMOTE_COMMANDS:

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from services.demo import orders
 from services.demo.ingest_client import IngestClient, IngestError, Totals
 from services.demo.storefront import Shape, live_session, shopper_events, spend_plan
@@ -28,6 +30,7 @@ from services.devstack.remote import (
     ServiceApi,
     add_ingest_args,
     add_service_args,
+    error_text,
     ingest_url,
     write_key,
 )
@@ -71,6 +74,7 @@ def _positive(text: str) -> int:
 
 def run(config: StackConfig, args: argparse.Namespace) -> None:
     url, key = ingest_url(config, args), write_key(config, args)
+    _check_ready(url)
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     shape = Shape(args.seed, args.customers, args.days, end)
     scoring = ServiceApi.of("scoring", config, args)
@@ -134,6 +138,16 @@ def live(shape: Shape, url: str, key: str, sessions_per_second: float) -> None:
         except KeyboardInterrupt:
             pass
     print(f"live: {totals.accepted:,} events accepted, {totals.rejected:,} rejected", flush=True)
+
+
+def _check_ready(url: str) -> None:
+    """Fail at once when ingest is not there, rather than after retrying every batch."""
+    try:
+        answer = httpx.get(f"{url}/readyz", timeout=10, trust_env=False)
+    except httpx.HTTPError as error:
+        raise DevStackError(f"ingest at {url} is unreachable ({type(error).__name__})") from None
+    if answer.status_code != 200:
+        raise DevStackError(f"ingest at {url} is not ready: {error_text(answer)}")
 
 
 def _send(url: str, key: str, concurrency: int, events: Any, on_batch: Any) -> Totals:
@@ -204,6 +218,7 @@ def replay(config: StackConfig, args: argparse.Namespace) -> None:
     except (OSError, UnicodeDecodeError, orders.OrderFileError) as error:
         raise DevStackError(f"{path}: {error}") from None
     url, key = ingest_url(config, args), write_key(config, args)
+    _check_ready(url)
     started = time.monotonic()
     with sending(f"replay {path.name}: orders", len(past)) as (progress, task, report):
 

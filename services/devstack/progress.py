@@ -33,6 +33,8 @@ def bar(*, counted: str = "") -> Progress:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=STDERR,
+        # Drawn on a terminal; elsewhere (logs, scripts) the commands' summary lines suffice.
+        transient=not STDERR.is_terminal,
     )
 
 

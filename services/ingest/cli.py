@@ -1,12 +1,12 @@
 """Write-key management: `retain keys create SOURCE | list | revoke KEY_ID`."""
 
 import argparse
+from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+if TYPE_CHECKING:  # imported when a command runs: `retain`'s other commands start faster
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.ingest.keys import UnknownKeyError, WriteKeyRepository
-from services.runtime.db import run_migrations
-from services.runtime.settings import Environment, ServiceSettings
+    from services.ingest.keys import WriteKeyRepository
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +18,13 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     revoke.add_argument("key_id")
 
 
-async def _open(database_url: str) -> tuple[AsyncEngine, WriteKeyRepository]:
+async def _open(database_url: str) -> tuple["AsyncEngine", "WriteKeyRepository"]:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from services.ingest.keys import WriteKeyRepository
+    from services.runtime.db import run_migrations
+    from services.runtime.settings import Environment, ServiceSettings
+
     settings = ServiceSettings(env=Environment.LOCAL, database_url=database_url)
     await run_migrations(settings, "ingest")
     engine = create_async_engine(database_url)
@@ -36,6 +42,8 @@ async def register_dev_write_key(database_url: str, key: str) -> None:
 
 async def run(args: argparse.Namespace, database_url: str) -> str:
     """Carry out a keys command against the ingest schema; returns what to print."""
+    from services.ingest.keys import UnknownKeyError
+
     engine, repository = await _open(database_url)
     try:
         if args.action == "create":
