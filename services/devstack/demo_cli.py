@@ -92,7 +92,7 @@ def run(config: StackConfig, args: argparse.Namespace) -> None:
             set_spend(scoring, rows)
             print(f"spend: {len(rows)} channel-month rows set in scoring", flush=True)
             if not args.no_refit:
-                _settle_and_refit(scoring)
+                settle_and_refit(scoring)
         print(f"dashboard: {scoring.url}/  (log in with the admin token)", flush=True)
         if not config.external_smtp and args.url is None:
             print(f"inbox:     http://127.0.0.1:{config.mailpit_ui_port}", flush=True)
@@ -161,7 +161,7 @@ def _send(url: str, key: str, concurrency: int, events: Any, on_batch: Any) -> T
         raise DevStackError(str(error)) from None
 
 
-def _settle_and_refit(scoring: ServiceApi) -> None:
+def settle_and_refit(scoring: ServiceApi) -> None:
     """Wait until scoring's segment counts stop moving (profile and scoring have folded the
     events), then refit the model so predicted CLV is there to see."""
     with bar() as progress:
