@@ -2,7 +2,9 @@
 shell. Each reads the local stack's URLs and token by default (`services.devstack.remote`)."""
 
 import argparse
+import getpass
 import json
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,11 +77,18 @@ def add_api_commands(commands: Any) -> None:
     for parser in (show, refit):
         add_service_args(parser, "scoring")
 
-    journeys = commands.add_parser("journeys", help="email journeys and their counts (notify)")
+    journeys = commands.add_parser("journeys", help="email journeys: counts, pause, resume")
     journey_actions = journeys.add_subparsers(dest="action", required=True)
-    add_service_args(
-        journey_actions.add_parser("list", help="every journey with its counts"), "notify"
+    listing = journey_actions.add_parser("list", help="every journey with its counts")
+    pause = journey_actions.add_parser(
+        "pause", help="no one enters the journey and its runs wait (emails already decided go)"
     )
+    pause.add_argument("journey")
+    pause.add_argument("--by", help="who pauses it, for the record (default: user@host)")
+    resume = journey_actions.add_parser("resume", help="its runs go on within half a minute")
+    resume.add_argument("journey")
+    for parser in (listing, pause, resume):
+        add_service_args(parser, "notify")
 
 
 def customers(config: StackConfig, args: argparse.Namespace) -> None:
@@ -160,15 +169,30 @@ def scores(config: StackConfig, args: argparse.Namespace) -> None:
 
 def journeys(config: StackConfig, args: argparse.Namespace) -> None:
     with ServiceApi.of("notify", config, args) as notify:
-        listed = notify.json("GET", "/v1/journeys")["journeys"]
+        if args.action == "list":
+            _print_journeys(notify.json("GET", "/v1/journeys")["journeys"])
+            return
+        path = f"/v1/journeys/{_segment(args.journey)}/{args.action}"
+        if args.action == "pause":
+            by = args.by or f"{getpass.getuser()}@{socket.gethostname()}"
+            journey = notify.json("POST", path, json={"by": by})
+        else:
+            journey = notify.json("POST", path)
+    if journey["paused"]:
+        print(f"{journey['id']} paused by {journey['paused_by']} at {journey['paused_at']}")
+    else:
+        print(f"{journey['id']} resumed: {journey['waiting']} run(s) go on")
+
+
+def _print_journeys(listed: list[dict[str, Any]]) -> None:
     print(
-        f"{'journey':<24} {'enabled':<8} {'entered':>8} {'waiting':>8} {'sent':>6} {'converted':>9}"
+        f"{'journey':<24} {'state':<8} {'entered':>8} {'waiting':>8} {'sent':>6} {'converted':>9}"
     )
     for journey in listed:
+        state = "paused" if journey["paused"] else "on" if journey["enabled"] else "off"
         print(
-            f"{journey['id']:<24} {'yes' if journey['enabled'] else 'no':<8} "
-            f"{journey['entered']:>8} {journey['waiting']:>8} {journey['sent']:>6} "
-            f"{journey['converted']:>9}"
+            f"{journey['id']:<24} {state:<8} {journey['entered']:>8} {journey['waiting']:>8} "
+            f"{journey['sent']:>6} {journey['converted']:>9}"
         )
 
 

@@ -1,6 +1,7 @@
 """Notify's admin API (admin token only): journeys and their counts, a customer's emails, the
 suppression list, the per-customer tracking switch, and test sends of a template."""
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -26,6 +27,14 @@ class SuppressionIn(BaseModel):
 
     reason: Literal["unsubscribed", "hard_bounce", "complaint", "operator"] = "operator"
     detail: Annotated[str | None, Field(max_length=1000), NulFree] = None
+
+
+class PauseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    by: Annotated[str, Field(min_length=1, max_length=200), NulFree] = Field(
+        default="api", description="Who pauses it, for the record."
+    )
 
 
 class TestSendIn(BaseModel):
@@ -66,6 +75,7 @@ def _journey_view(
     catalog: Catalog,
     runs: dict[str, int],
     emails: dict[tuple[str, str], int],
+    pause: tuple[str, datetime] | None = None,
 ) -> dict[str, Any]:
     journey = catalog.journeys[journey_id]
     ended = {k.removeprefix("exited:"): v for k, v in runs.items() if k.startswith("exited:")}
@@ -82,6 +92,9 @@ def _journey_view(
         "description": journey.description,
         "kind": journey.kind,
         "enabled": journey.enabled,
+        "paused": pause is not None,
+        "paused_by": pause[0] if pause else None,
+        "paused_at": pause[1].isoformat() if pause else None,
         "triggers": sorted({t.event for t in journey.triggers}),
         "steps": len(journey.steps),
         "entered": entered,
@@ -113,9 +126,10 @@ def notify_router(
         async with engine.connect() as connection:
             store = PostgresNotifyStore(connection)
             runs, emails = await store.journey_counts(), await store.email_counts()
+            pauses = await store.pauses()
         return {
             "journeys": [
-                _journey_view(j, catalog, runs.get(j, {}), emails.get(j, {}))
+                _journey_view(j, catalog, runs.get(j, {}), emails.get(j, {}), pauses.get(j))
                 for j in sorted(catalog.journeys)
             ]
         }
@@ -127,15 +141,52 @@ def notify_router(
         responses={404: {"model": ErrorMessage, "description": "No such journey"}},
     )
     async def journey(journey_id: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
+        view = await _one_journey(journey_id)
+        return {**view, "definition": catalog.journeys[journey_id].model_dump(mode="json")}
+
+    async def _one_journey(journey_id: str) -> dict[str, Any]:
         if journey_id not in catalog.journeys:
             raise HTTPException(404, f"no journey {journey_id}")
         async with engine.connect() as connection:
             store = PostgresNotifyStore(connection)
             runs, emails = await store.journey_counts(), await store.email_counts()
-        view = _journey_view(
-            journey_id, catalog, runs.get(journey_id, {}), emails.get(journey_id, {})
+            pause = (await store.pauses()).get(journey_id)
+        return _journey_view(
+            journey_id, catalog, runs.get(journey_id, {}), emails.get(journey_id, {}), pause
         )
-        return {**view, "definition": catalog.journeys[journey_id].model_dump(mode="json")}
+
+    @router.post(
+        "/journeys/{journey_id}/pause",
+        tags=["journeys"],
+        summary="Pause a journey: no one enters it and its runs wait where they are (emails "
+        "already decided still go); pausing a paused journey keeps who paused it first",
+        responses={404: {"model": ErrorMessage, "description": "No such journey"}},
+    )
+    async def pause(
+        journey_id: Annotated[str, Path(max_length=64)], body: PauseIn
+    ) -> dict[str, Any]:
+        return await _switch(
+            journey_id, lambda store: store.pause(journey_id, body.by, datetime.now(UTC))
+        )
+
+    @router.post(
+        "/journeys/{journey_id}/resume",
+        tags=["journeys"],
+        summary="Resume a paused journey: its runs go on within half a minute",
+        responses={404: {"model": ErrorMessage, "description": "No such journey"}},
+    )
+    async def resume(journey_id: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
+        return await _switch(journey_id, lambda store: store.resume(journey_id))
+
+    async def _switch(
+        journey_id: str, change: Callable[[PostgresNotifyStore], Awaitable[None]]
+    ) -> dict[str, Any]:
+        """Pause or resume a journey that exists; its view afterwards."""
+        if journey_id not in catalog.journeys:
+            raise HTTPException(404, f"no journey {journey_id}")
+        async with engine.begin() as connection:
+            await change(PostgresNotifyStore(connection))
+        return await _one_journey(journey_id)
 
     @router.get(
         "/templates",

@@ -91,6 +91,7 @@ class RunJourneys:
             if isinstance(item, ProfilesMerged):
                 touched.update(item.absorbed_customer_ids)
         await store.lock_customers(touched)
+        catalog = await self._catalog_now(store)
         updated = await self._refresh_recipients(store, items)
         states = await store.states(touched)
         run = _Run(store, states, await _Recipients.load(store, touched), now)
@@ -99,12 +100,15 @@ class RunJourneys:
             if isinstance(item, ProfileChange | ScoresChange):
                 # Only a customer in a journey has conditions that may hold now.
                 if customer_id in updated and customer_id in states:
-                    run.decide(customer_id, partial(self._updated, now=now))
+                    run.decide(customer_id, partial(self._updated, catalog=catalog, now=now))
                 continue
             absorbed: list[CustomerState] = []
             if isinstance(item, ProfilesMerged):
                 absorbed = [states.pop(c) for c in item.absorbed_customer_ids if c in states]
-            run.decide(customer_id, partial(self._event, event=item, absorbed=absorbed, now=now))
+            run.decide(
+                customer_id,
+                partial(self._event, catalog=catalog, event=item, absorbed=absorbed, now=now),
+            )
             if isinstance(item, ProfilesMerged):
                 await store.delete_states(item.absorbed_customer_ids)
             elif isinstance(item, CustomerErased):
@@ -115,33 +119,43 @@ class RunJourneys:
         await store.save_states(states)
         return run.messages, run.added
 
+    async def _catalog_now(self, store: PostgresNotifyStore) -> Catalog:
+        """The catalog with the journeys paused now (read in the caller's transaction)."""
+        return self._catalog.with_paused(frozenset(await store.pauses()))
+
     def _event(
         self,
         state: CustomerState,
         recipient: Recipient,
         *,
+        catalog: Catalog,
         event: LifecycleEvent,
         absorbed: Sequence[CustomerState],
         now: datetime,
     ) -> Decision:
         if isinstance(event, ProfilesMerged):
-            return on_merge(self._catalog, state, absorbed, recipient, now, self._policy)
-        return on_event(self._catalog, state, recipient, event, now, self._policy)
+            return on_merge(catalog, state, absorbed, recipient, now, self._policy)
+        return on_event(catalog, state, recipient, event, now, self._policy)
 
-    def _updated(self, state: CustomerState, recipient: Recipient, *, now: datetime) -> Decision:
-        return on_update(self._catalog, state, recipient, now, self._policy)
+    def _updated(
+        self, state: CustomerState, recipient: Recipient, *, catalog: Catalog, now: datetime
+    ) -> Decision:
+        return on_update(catalog, state, recipient, now, self._policy)
 
-    def _due(self, state: CustomerState, recipient: Recipient, *, now: datetime) -> Decision:
-        return on_due(self._catalog, state, recipient, now, self._policy)
+    def _due(
+        self, state: CustomerState, recipient: Recipient, *, catalog: Catalog, now: datetime
+    ) -> Decision:
+        return on_due(catalog, state, recipient, now, self._policy)
 
     async def wake(
         self, store: PostgresNotifyStore, customer_ids: Sequence[str], now: datetime
     ) -> tuple[list[OutboxMessage], bool]:
         """Move on the customers whose wake-up is due (locked by the caller's claim)."""
+        catalog = await self._catalog_now(store)
         states = await store.states(customer_ids)
         run = _Run(store, states, await _Recipients.load(store, customer_ids), now)
         for customer_id in customer_ids:
-            run.decide(customer_id, partial(self._due, now=now))
+            run.decide(customer_id, partial(self._due, catalog=catalog, now=now))
         await run.flush()
         await store.save_states({c: states.get(c, CustomerState()) for c in customer_ids})
         return run.messages, run.added

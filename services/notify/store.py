@@ -131,6 +131,12 @@ _RETRY_SENDS = text(
     "WHERE n.notification_id = r.notification_id"
 )
 _JOURNEY_COUNTS = text("SELECT journey, counter, count AS n FROM notify.journey_counts")
+_PAUSES = text("SELECT journey, paused_by, paused_at FROM notify.journey_pauses")
+_PAUSE = text(
+    "INSERT INTO notify.journey_pauses (journey, paused_by, paused_at) "
+    "VALUES (:journey, :by, :at) ON CONFLICT (journey) DO NOTHING"
+)
+_RESUME = text("DELETE FROM notify.journey_pauses WHERE journey = :journey")
 _EMAIL_COUNTS = text(
     "SELECT journey, status, coalesce(reason, '') AS reason, count(*) AS n "
     "FROM notify.notifications GROUP BY journey, status, coalesce(reason, '')"
@@ -451,6 +457,19 @@ class PostgresNotifyStore:
         ]
         await self._connection.execute(_FORGET_ADDRESSES, {"id": customer_id})
         return cancelled
+
+    async def pauses(self) -> dict[str, tuple[str, datetime]]:
+        """Paused journey -> who paused it and when."""
+        return {
+            r.journey: (r.paused_by, r.paused_at) for r in await self._connection.execute(_PAUSES)
+        }
+
+    async def pause(self, journey: str, by: str, at: datetime) -> None:
+        """Pause a journey; pausing a paused one keeps the first record."""
+        await self._connection.execute(_PAUSE, {"journey": journey, "by": by, "at": at})
+
+    async def resume(self, journey: str) -> None:
+        await self._connection.execute(_RESUME, {"journey": journey})
 
     async def journey_counts(self) -> dict[str, dict[str, int]]:
         """Per journey: runs entered and ended (`exited:<reason>`)."""

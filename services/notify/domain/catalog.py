@@ -4,7 +4,7 @@ file and the field. Pure: reading the directory is `services.notify.journeys.loa
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import PurePath
 from typing import Any
@@ -129,6 +129,11 @@ class Catalog:
     fact_types: frozenset[str] = field(init=False)
     """Event types some journey's exit_when, goal or wait_until reads: kept as facts."""
     max_trigger_age: timedelta = field(init=False)
+    paused: frozenset[str] = frozenset()
+    """Journeys an operator paused: no one enters them, and their runs wait where they are."""
+
+    def with_paused(self, paused: frozenset[str]) -> "Catalog":
+        return self if paused == self.paused else replace(self, paused=paused)
 
     def __post_init__(self) -> None:
         journeys = dict(sorted(self.journeys.items()))

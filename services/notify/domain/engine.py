@@ -71,6 +71,8 @@ DEFAULT_POLICY = Policy()
 
 
 PROFILE_RETRY = timedelta(seconds=5)
+# How often a run held by a paused journey is looked at again: how soon after a resume it goes on.
+PAUSED_RECHECK = timedelta(seconds=30)
 
 
 def on_event(
@@ -265,7 +267,7 @@ class _Work:
             return
         roots = self._roots(event=payload)
         for journey in journeys:
-            if not journey.enabled:
+            if not journey.enabled or journey.id in self.catalog.paused:
                 continue
             if self.now - event.occurred_at > journey.max_trigger_age:
                 continue
@@ -406,6 +408,9 @@ class _Work:
         if journey is None or not journey.enabled:
             self._exit(run, "disabled")
             return None
+        if journey.id in self.catalog.paused:
+            # Held where it is; looked at again a while later, and goes on once resumed.
+            return replace(run, wake_at=max(run.wake_at, self.now + PAUSED_RECHECK))
         for _ in range(len(journey.steps) + 1):
             ended = self._outcome(journey, run)
             if ended is not None:
