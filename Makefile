@@ -10,7 +10,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: install chromium sdk-test-deps run up down status demo test lint format schemas bench-ingest bench-profile bench-scoring bench-scoring-pipeline bench-dashboard bench-notify clean help
+.PHONY: install chromium sdk-test-deps run up down status demo test lint format schemas bench-ingest bench-profile bench-scoring bench-scoring-pipeline bench-dashboard bench-notify bench-demo clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -24,6 +24,7 @@ help:
 	@echo "make bench-scoring-pipeline   profiles.v1 -> scores.v1 through Kafka, scoring and the relay"
 	@echo "make bench-dashboard   every analytics endpoint and the snapshot job with a million customers"
 	@echo "make bench-notify   journey decisions, SMTP delivery to Mailpit and SIGKILLs (~10 min)"
+	@echo "make bench-demo     time 'retain demo' backfilling 10,000 customers x 180 days (stack running)"
 	@echo "make clean   stop everything and delete local data (.retain/) and caches"
 
 $(UV):
@@ -108,6 +109,10 @@ bench-dashboard: install
 
 bench-notify: install
 	$(VENV)/bin/python -m bench.notify.run
+
+# Against the stack `make up` runs (it starts nothing of its own).
+bench-demo: install
+	$(VENV)/bin/python -m bench.demo.run
 
 clean:
 	-@test -x $(VENV)/bin/retain && $(VENV)/bin/retain down

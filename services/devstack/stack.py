@@ -269,7 +269,12 @@ class LocalStack:
         psutil.wait_procs(alive, timeout=5)
 
     def running_services(self) -> list[str]:
-        return [s for s in SERVICES if _service_process(self._pid_file(s), s) is not None]
+        return list(self.service_processes())
+
+    def service_processes(self) -> dict[str, psutil.Process]:
+        """The services started in the background that are running, by name."""
+        found = {s: _service_process(self._pid_file(s), s) for s in SERVICES}
+        return {name: process for name, process in found.items() if process is not None}
 
     def _pid_file(self, service: str) -> Path:
         run_dir = self.config.state_dir / "run"
