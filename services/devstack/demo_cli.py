@@ -53,7 +53,10 @@ def add_command(commands: Any) -> None:
     demo.add_argument(
         "--no-backfill", action="store_true", help="skip the history (with --live: live only)"
     )
-    demo.add_argument("--sessions-per-second", type=float, default=2.0, help="live mode's pace (2)")
+    demo.add_argument("--sessions-per-second", type=_pace, default=2.0, help="live mode's pace (2)")
+    demo.add_argument(
+        "--live-for", type=_positive, metavar="SECONDS", help="stop live mode after this long"
+    )
     demo.add_argument(
         "--no-refit", action="store_true", help="do not wait for the pipeline and refit"
     )
@@ -72,14 +75,23 @@ def _positive(text: str) -> int:
     return value
 
 
+def _pace(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.01 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"{value:g} is not between 0.01 and 1000")
+    return value
+
+
 def run(config: StackConfig, args: argparse.Namespace) -> None:
     url, key = ingest_url(config, args), write_key(config, args)
     _check_ready(url)
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     shape = Shape(args.seed, args.customers, args.days, end)
-    scoring = ServiceApi.of("scoring", config, args)
-    with scoring:
-        if not args.no_backfill:
+    if not args.no_backfill:
+        with ServiceApi.of("scoring", config, args) as scoring:
             totals, seconds = backfill(shape, url, key, args.concurrency)
             print(
                 f"backfill: {shape.shoppers:,} shoppers over {shape.days} days (seed {shape.seed}):"
@@ -93,11 +105,12 @@ def run(config: StackConfig, args: argparse.Namespace) -> None:
             print(f"spend: {len(rows)} channel-month rows set in scoring", flush=True)
             if not args.no_refit:
                 settle_and_refit(scoring)
-        print(f"dashboard: {scoring.url}/  (log in with the admin token)", flush=True)
-        if not config.external_smtp and args.url is None:
-            print(f"inbox:     http://127.0.0.1:{config.mailpit_ui_port}", flush=True)
+    dashboard = (args.url or config.service_url("scoring")).rstrip("/")
+    print(f"dashboard: {dashboard}/  (log in with the admin token)", flush=True)
+    if not config.external_smtp and args.url is None:
+        print(f"inbox:     http://127.0.0.1:{config.mailpit_ui_port}", flush=True)
     if args.live:
-        live(shape, url, key, args.sessions_per_second)
+        live(shape, url, key, args.sessions_per_second, args.live_for)
 
 
 def backfill(shape: Shape, url: str, key: str, concurrency: int) -> tuple[Totals, float]:
@@ -114,15 +127,21 @@ def backfill(shape: Shape, url: str, key: str, concurrency: int) -> tuple[Totals
     return totals, time.monotonic() - started
 
 
-def live(shape: Shape, url: str, key: str, sessions_per_second: float) -> None:
-    """New and returning shoppers at a steady pace, until Ctrl-C; then the totals."""
+def live(
+    shape: Shape, url: str, key: str, sessions_per_second: float, seconds: float | None = None
+) -> None:
+    """New and returning shoppers at a steady pace, for `seconds` or until Ctrl-C; then the
+    totals."""
     run_tag = f"{int(time.time()):x}"
-    interval = 1 / max(sessions_per_second, 0.01)
+    interval = 1 / sessions_per_second
     totals = Totals()
+    deadline = time.monotonic() + seconds if seconds else float("inf")
 
     async def trickle(report: Any) -> None:
         async with IngestClient(url, key) as client:
             for number in itertools.count():
+                if time.monotonic() >= deadline:
+                    return
                 events = live_session(shape, run_tag, number, datetime.now(UTC))
                 await client.send(events, report)
                 progress.update(task, advance=1)

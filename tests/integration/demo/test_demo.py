@@ -61,6 +61,15 @@ async def test_the_demo_backfill_lands_once_however_often_it_is_sent(
     assert again is not None
     assert again["commerce"]["orders_count"] == count
 
+    # Live mode: sessions happening now, for a few seconds.
+    live = ["demo", "--no-backfill", "--live", "--live-for", "3", "--sessions-per-second", "5"]
+    target = ["--ingest-url", ingest.url, "--write-key", write_key]
+    await asyncio.to_thread(cli_main, [*live, *target])
+    summary = capsys.readouterr().out.splitlines()[-1]
+    assert summary.startswith("live: ")
+    assert summary.endswith(" events accepted, 0 rejected")
+    assert int(summary.split()[1].replace(",", "")) > 0
+
     async with httpx.AsyncClient(timeout=30) as client:
         channels = (await client.get(f"{scoring.url}/v1/channels", headers=ADMIN)).json()
     # A channel's spend is shared among its campaigns' and affiliates' rows.

@@ -120,6 +120,12 @@ async def test_customers_and_scores_through_the_cli(
     assert export.returncode == 0, export.stderr
     assert json.loads(exported.read_text())["profile"]["customer_id"] == customer_id
 
+    everyone = tmp_path / "profiles.jsonl"
+    export_all = await run("customers", "export", "--all", "--output", str(everyone), *on_profile)
+    assert export_all.returncode == 0, export_all.stderr
+    exported_ids = {json.loads(line)["customer_id"] for line in everyone.read_text().splitlines()}
+    assert customer_id in exported_ids
+
     async def scored() -> bool:
         async with httpx.AsyncClient(timeout=10) as client:
             answer = await client.get(f"{scoring.url}/v1/scores/{customer_id}", headers=ADMIN)

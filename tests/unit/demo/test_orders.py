@@ -1,5 +1,6 @@
 """Past orders from files: the CDNOW transactions and a shop's CSV, checked row by row."""
 
+import importlib.util
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -13,7 +14,9 @@ from services.demo.orders import (
     csv_orders,
     order_event,
 )
+from services.devstack import demo_cli
 from services.devstack.demo_cli import cdnow_file
+from services.devstack.errors import DevStackError
 from services.profile.domain.channels import classify
 
 
@@ -79,3 +82,11 @@ def test_every_problem_of_an_orders_csv_is_reported_by_line_and_nothing_is_kept(
 @pytest.mark.parametrize("channel", sorted(set(CHANNEL_UTM) - {"direct"}))
 def test_a_replayed_orders_channel_is_the_channel_the_profile_classifies(channel: str) -> None:
     assert classify(CHANNEL_UTM[channel], None, None).channel == channel
+
+
+def test_without_lifetimes_installed_the_cdnow_replay_says_how_to_get_the_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(DevStackError, match=r"pass its path .* or install"):
+        demo_cli.cdnow_file()

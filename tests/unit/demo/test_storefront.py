@@ -1,13 +1,18 @@
 """The demo storefront's shoppers: valid against the event contract, deterministic per seed,
 and covering every channel and event the charts and journeys read."""
 
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import jsonschema
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import TYPED_EVENTS, parse_event
+from services.demo.ingest_client import batches
 from services.demo.storefront import (
     CHANNELS,
     Shape,
@@ -20,6 +25,7 @@ from services.demo.storefront import (
 from services.scoring.spend_csv import CHANNELS as SPEND_CHANNELS
 
 END = datetime(2026, 3, 1, tzinfo=UTC)
+SCHEMAS = Path(__file__).resolve().parents[3] / "schemas" / "jsonschema"
 
 
 @settings(max_examples=25, deadline=None)
@@ -33,6 +39,16 @@ def test_every_event_of_any_seed_is_valid_against_the_contract(seed: int, shoppe
         assert event["timestamp"] >= "2025-11-01T00:00:00.000Z"
     ids = [event["messageId"] for event in events]
     assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_requests_the_demo_sends_match_the_published_batch_schema(seed: int) -> None:
+    schema = json.loads((SCHEMAS / "segment.batch.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    for batch in batches(history(Shape(seed, 60, 180, END))):
+        validator.validate({"batch": json.loads(batch.body), "sentAt": "2026-03-01T00:00:00Z"})
+    live = [live_session(Shape(seed, 60, 180, END), "r", n, END) for n in range(10)]
+    validator.validate({"batch": [event for session in live for event in session]})
 
 
 @settings(max_examples=10, deadline=None)
