@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 from types import FrameType
+from typing import NoReturn
 
 from services.devstack import demo_cli, kafka_ops, operate
 from services.devstack.errors import DevStackError
@@ -146,8 +147,15 @@ REMOTE_COMMANDS: dict[str, Callable[[StackConfig, argparse.Namespace], None]] = 
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, like every other error of the CLI (subcommands inherit it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="retain", description="Run Retain locally.")
+    parser = _Parser(prog="retain", description="Run Retain locally.")
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (_, help_text) in COMMANDS.items():
         commands.add_parser(name, help=help_text)

@@ -169,6 +169,8 @@ async def test_every_bad_input_is_one_line_and_a_non_zero_exit(
     wrong = ["--token", "wrong-token"]
     cases = {
         "unknown topic": ["dlq", "list", "nope.v1"],
+        "not a number": ["demo", "--customers", "0"],
+        "no such command": ["dlq", "drain", TOUCHPOINTS_DLQ],
         "kafka unreachable (dlq)": ["dlq", "redrive", TOUCHPOINTS_DLQ, *no_kafka],
         "kafka unreachable (topics)": ["topics", "describe", *no_kafka],
         "no dead letter there": [
@@ -205,9 +207,10 @@ async def test_every_bad_input_is_one_line_and_a_non_zero_exit(
         assert result.returncode != 0, name
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1, (name, result.stderr)
-        assert lines[0].startswith("retain: "), (name, lines)
+        assert lines[0].startswith("retain"), (name, lines)
         assert "Traceback" not in result.stderr + result.stdout, name
     assert "unknown dead-letter topic 'nope.v1'" in results["unknown topic"].stderr
+    assert "--customers: 0 is not 1 or more" in results["not a number"].stderr
     assert "refused the admin token" in results["wrong token (profile)"].stderr
     assert "refused the write key" in results["wrong write key"].stderr
     assert "line 2: date 'yesterday'" in results["bad orders file"].stderr
