@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
@@ -262,7 +262,7 @@ async def _purge(settings: ServiceSettings, args: argparse.Namespace) -> None:
     end = max((letter.offset + 1 for letter in letters), default=0)
     if end:
         async with _admin(settings) as admin:
-            await admin.delete_records({partition: end})
+            await admin.delete_records({partition: RecordsToDelete(before_offset=end)})
     print(f"purged {len(letters)} dead letter(s) from {args.topic}")
 
 

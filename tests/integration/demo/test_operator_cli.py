@@ -96,6 +96,13 @@ async def test_dead_letters_are_redriven_once_and_a_fixed_one_is_processed_once(
     assert "last re-drive by ops-test" in listed.stdout
     assert "re-driven" in listed.stdout
 
+    refused = await run("dlq", "purge", TOUCHPOINTS_DLQ, *kafka)
+    assert refused.returncode != 0
+    purged = await run("dlq", "purge", TOUCHPOINTS_DLQ, "--yes", *kafka)
+    assert purged.returncode == 0, purged.stderr
+    emptied = await run("dlq", "list", TOUCHPOINTS_DLQ, *kafka)
+    assert f"0 dead letter(s) in {TOUCHPOINTS_DLQ}, 0 waiting" in emptied.stdout
+
 
 async def test_customers_and_scores_through_the_cli(
     profile: RunningService,
