@@ -189,7 +189,7 @@ def _print_journeys(listed: list[dict[str, Any]]) -> None:
         f"{'journey':<24} {'state':<8} {'entered':>8} {'waiting':>8} {'sent':>6} {'converted':>9}"
     )
     for journey in listed:
-        state = "paused" if journey["paused"] else "on" if journey["enabled"] else "off"
+        state = "paused" if journey.get("paused") else "on" if journey["enabled"] else "off"
         print(
             f"{journey['id']:<24} {state:<8} {journey['entered']:>8} {journey['waiting']:>8} "
             f"{journey['sent']:>6} {journey['converted']:>9}"
