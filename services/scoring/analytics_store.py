@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.scoring.domain.analytics.figures import ALL_CURRENCIES
+from services.scoring.domain.analytics.overview import rates, running_totals
 from services.scoring.domain.analytics.segments import (
     MOVE_DIMENSIONS,
     RFM_GRID,
@@ -24,11 +25,19 @@ from services.scoring.domain.analytics.segments import (
     segment_figure,
 )
 
-_BUYERS = text(
-    "SELECT count(*) AS buyers, count(*) FILTER (WHERE orders >= 2) AS repeat_buyers "
-    "FROM (SELECT customer_id, count(*) AS orders FROM scoring.orders GROUP BY customer_id) o"
+# Customers by the day they were first seen (today for a profile that says none), and buyers
+# by the days of their first and second orders: the ledgers the levels' history is read from.
+_FIRST_SEEN = text(
+    "SELECT least(coalesce(first_seen_on, :today), :today) AS day, count(*) AS customers "
+    "FROM scoring.profiles GROUP BY 1"
 )
-_CUSTOMERS = text("SELECT count(*) FROM scoring.profiles")
+_FIRST_ORDERS = text(
+    "SELECT day, count(*) FILTER (WHERE n = 1) AS buyers, "
+    "count(*) FILTER (WHERE n = 2) AS repeat_buyers FROM ("
+    "SELECT (ordered_at AT TIME ZONE 'UTC')::date AS day, "
+    "row_number() OVER (PARTITION BY customer_id ORDER BY ordered_at, order_id) AS n "
+    "FROM scoring.orders) AS o WHERE n <= 2 GROUP BY day"
+)
 # The scores every part reads, as a table of the snapshot's transaction: each record's JSON is
 # parsed once here, not again for every figure (at a million customers, the difference between
 # seconds and a minute).
@@ -132,12 +141,20 @@ async def snapshot(
 
 
 async def _overview(connection: AsyncConnection, today: date, rows: DailyRows) -> None:
-    customers = await connection.scalar(_CUSTOMERS)
-    buyers = (await connection.execute(_BUYERS)).one()
-    rows.add(today, ALL_CURRENCIES, "customers", float(customers or 0))
-    rows.add(today, ALL_CURRENCIES, "buyers", float(buyers.buyers))
-    if buyers.buyers:
-        rows.add(today, ALL_CURRENCIES, "repeat_rate", buyers.repeat_buyers / buyers.buyers)
+    first_seen = {
+        r.day: float(r.customers) for r in await connection.execute(_FIRST_SEEN, {"today": today})
+    }
+    orders = (await connection.execute(_FIRST_ORDERS)).all()
+    customers = running_totals(first_seen, today)
+    buyers = running_totals({r.day: float(r.buyers) for r in orders}, today)
+    repeat = running_totals({r.day: float(r.repeat_buyers) for r in orders}, today)
+    for name, by_day in (
+        ("customers", customers),
+        ("buyers", buyers),
+        ("repeat_rate", rates(repeat, buyers)),
+    ):
+        for day, value in by_day.items():
+            rows.add(day, ALL_CURRENCIES, name, value)
     rows.add(today, ALL_CURRENCIES, "churn_risk", await connection.scalar(_CHURN_RISK))
     for row in await connection.execute(_CLV):
         rows.add(today, row.currency, "clv_historical", row.clv_historical)
@@ -146,7 +163,12 @@ async def _overview(connection: AsyncConnection, today: date, rows: DailyRows) -
         rows.add(row.day, row.currency, "revenue", row.value)
 
 
-OVERVIEW_SNAPSHOT = SnapshotPart(_overview, history=("revenue",))
+# Customers, buyers and the repeat rate are read back to their first day from the ledgers, so
+# a shop's history shows from its first snapshot; the CLV and churn figures come from the
+# scores, which only say what they are today.
+OVERVIEW_SNAPSHOT = SnapshotPart(
+    _overview, history=("revenue", "customers", "buyers", "repeat_rate")
+)
 
 
 # A segment's row: (segment, currency, customers, historical value summed).

@@ -29,8 +29,18 @@ def _stack_env(state_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RETAIN_")}
     env["RETAIN_STATE_DIR"] = str(state_dir)
     env["RETAIN_CACHE_DIR"] = str(CACHE_DIR)  # where the suite built Mailpit before the tests
-    for name in ("KAFKA", "POSTGRES", "SMTP", "MAILPIT_UI", *(s.upper() for s in SERVICES)):
-        env[f"RETAIN_{name}_PORT"] = str(free_port())
+    # Kafka's controller listens on the port after Kafka's: no other server may take it.
+    kafka = free_port()
+    while is_listening(kafka + 1):
+        kafka = free_port()
+    env["RETAIN_KAFKA_PORT"] = str(kafka)
+    taken = {kafka, kafka + 1}
+    for name in ("POSTGRES", "SMTP", "MAILPIT_UI", *(s.upper() for s in SERVICES)):
+        port = free_port()
+        while port in taken:
+            port = free_port()
+        taken.add(port)
+        env[f"RETAIN_{name}_PORT"] = str(port)
     return env
 
 
@@ -39,6 +49,7 @@ WORKER_CHECKS = {
     "scoring": {
         "consumer:retain-scoring-profiles": "ok",
         "consumer:retain-scoring-lifecycle": "ok",
+        "consumer:retain-scoring-notifications": "ok",
         "outbox_relay": "ok",
     },
     "notify": {

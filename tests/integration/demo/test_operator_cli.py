@@ -174,6 +174,9 @@ async def test_every_bad_input_is_one_line_and_a_non_zero_exit(
     bad_csv.write_text("customer_id,order_id,date,amount\nc-1,o-1,yesterday,5\n")
     missing = str(tmp_path / "missing.csv")
     wrong = ["--token", "wrong-token"]
+    # The demo also sets spend and refits through scoring: given here, so that a fresh
+    # checkout (no local env file) fails for the reason each case is about.
+    on_scoring = ["--url", scoring.url, "--token", ADMIN_TOKEN]
     cases = {
         "unknown topic": ["dlq", "list", "nope.v1"],
         "not a number": ["demo", "--customers", "0"],
@@ -189,8 +192,12 @@ async def test_every_bad_input_is_one_line_and_a_non_zero_exit(
         "missing orders file": ["replay", "csv", missing, "--ingest-url", ingest.url],
         "missing cdnow file": ["replay", "cdnow", missing],
         "bad spend file": ["spend", "import", str(bad_csv), "--url", scoring.url],
-        "wrong write key": ["demo", "--ingest-url", ingest.url, "--write-key", "wk_wrong"],
-        "ingest unreachable": ["demo", "--ingest-url", nowhere, "--write-key", write_key],
+        "wrong write key": [
+            *("demo", "--ingest-url", ingest.url, "--write-key", "wk_wrong", *on_scoring)
+        ],
+        "ingest unreachable": [
+            *("demo", "--ingest-url", nowhere, "--write-key", write_key, *on_scoring)
+        ],
         "wrong token (profile)": [
             *("customers", "find", "--user-id", "u", "--url", profile.url, *wrong)
         ],
@@ -220,5 +227,6 @@ async def test_every_bad_input_is_one_line_and_a_non_zero_exit(
     assert "--customers: 0 is not 1 or more" in results["not a number"].stderr
     assert "refused the admin token" in results["wrong token (profile)"].stderr
     assert "refused the write key" in results["wrong write key"].stderr
+    assert "unreachable" in results["ingest unreachable"].stderr
     assert "line 2: date 'yesterday'" in results["bad orders file"].stderr
     assert "is unreachable" in results["notify unreachable"].stderr

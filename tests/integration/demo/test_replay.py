@@ -22,7 +22,8 @@ from services.scoring.store import PostgresScoringStore
 from tests.integration.helpers import RunningService
 from tests.unit.scoring.test_clv_against_lifetimes import OBSERVATION_END, reference_summary
 
-pytestmark = pytest.mark.integration
+# 69,659 orders on the shared topics: after every test that reads them from the start.
+pytestmark = [pytest.mark.integration, pytest.mark.floods_topics]
 
 ORDERS, CUSTOMERS = 69_659, 23_570
 

@@ -90,6 +90,10 @@ async def test_a_snapshot_writes_levels_and_revenue_and_the_next_one_replaces_it
     assert found[(TODAY, "", "customers")] == 2
     assert found[(TODAY, "", "buyers")] == 2
     assert found[(TODAY, "", "repeat_rate")] == 0.5
+    # Read back from the ledger: yesterday c1 had ordered once, c2 not yet.
+    yesterday = TODAY - timedelta(days=1)
+    assert found[(yesterday, "", "buyers")] == 1
+    assert found[(yesterday, "", "repeat_rate")] == 0
     assert found[(date(2026, 12, 1), "EUR", "revenue")] == 100
     assert found[(TODAY, "EUR", "revenue")] == 70
     assert found[(TODAY, "", "customers:value_tier:most_valuable")] == 1

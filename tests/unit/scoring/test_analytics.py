@@ -14,7 +14,7 @@ from services.scoring.domain.analytics.figures import (
     FigureKind,
     trend,
 )
-from services.scoring.domain.analytics.overview import OVERVIEW, overview
+from services.scoring.domain.analytics.overview import OVERVIEW, overview, rates, running_totals
 from services.scoring.domain.analytics.segments import Move, move_figure, moves, segments
 
 LEVEL = Figure("customers", FigureKind.LEVEL, False, "Customers")
@@ -143,3 +143,28 @@ def test_moves_sum_the_ranges_days_per_pair_of_segments_largest_first() -> None:
         "ladder_step": [Move("prospect", "first_order", 4.0)],
     }
     assert moves([], period) == {"rfm_segment": [], "ladder_step": []}
+
+
+def test_running_totals_carry_each_day_forward_up_to_the_last() -> None:
+    added = {
+        DAY - timedelta(days=3): 2.0,
+        DAY - timedelta(days=1): 1.0,
+        DAY + timedelta(days=1): 9.0,
+    }
+    assert running_totals(added, DAY) == {
+        DAY - timedelta(days=3): 2.0,
+        DAY - timedelta(days=2): 2.0,
+        DAY - timedelta(days=1): 3.0,
+        DAY: 3.0,
+    }
+    assert running_totals({}, DAY) == {}
+    assert rates({DAY: 1.0}, {DAY: 4.0, DAY - timedelta(days=1): 0.0}) == {DAY: 0.25}
+
+
+@given(st.dictionaries(st.integers(0, 60), st.integers(0, 50), max_size=20))
+def test_a_running_total_ends_at_the_sum_and_never_falls(added: dict[int, int]) -> None:
+    by_day = {DAY - timedelta(days=back): float(n) for back, n in added.items()}
+    totals = running_totals(by_day, DAY)
+    values = list(totals.values())
+    assert values == sorted(values)
+    assert (values[-1] if values else 0.0) == sum(by_day.values())

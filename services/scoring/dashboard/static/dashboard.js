@@ -65,9 +65,69 @@ function formatChange(change) {
 function chartIn(element, name, option) {
   const chart = echarts.init(element, null, { renderer: "svg" });
   chart.setOption(option);
-  window.retainCharts[name] = chart;
+  // A draw overtaken by a newer one (the range changed meanwhile) writes into a page no
+  // longer shown: its charts are not the page's.
+  if (element.isConnected) window.retainCharts[name] = chart;
   return chart;
 }
+
+// A table sortable by each column, clicked (or Enter on its heading's button). `columns`:
+// { key, title, value(row), text(value, row), label: true for a column of names (sorted
+// ascending first; the others descending first) }; `sorted` ({ key, descending }) holds the
+// order, so a page keeps it across draws. Missing values go last either way. Headings and
+// cells carry data-column, cells data-value (the value as JSON), so what is shown can be read.
+function sortableTable(columns, rows, sorted) {
+  const table = document.createElement("table");
+  table.className = "data";
+  const head = table.createTHead().insertRow();
+  const body = table.createTBody();
+  const fill = () => {
+    const { value } = columns.find((column) => column.key === sorted.key);
+    const ordered = [...rows].sort((a, b) => {
+      const x = value(a);
+      const y = value(b);
+      if (x === null || x === undefined || y === null || y === undefined) {
+        return (x === null || x === undefined) - (y === null || y === undefined);
+      }
+      const order = typeof x === "string" ? x.localeCompare(y) : x - y;
+      return sorted.descending ? -order : order;
+    });
+    body.replaceChildren();
+    for (const row of ordered) {
+      const line = body.insertRow();
+      for (const column of columns) {
+        const cell = line.insertCell();
+        const found = column.value(row);
+        cell.dataset.column = column.key;
+        cell.dataset.value = JSON.stringify(found ?? null);
+        cell.textContent = column.text(found, row);
+      }
+    }
+    for (const th of head.cells) {
+      const active = th.dataset.column === sorted.key;
+      th.setAttribute("aria-sort", active ? (sorted.descending ? "descending" : "ascending") : "none");
+    }
+  };
+  for (const column of columns) {
+    const th = document.createElement("th");
+    th.dataset.column = column.key;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = column.title;
+    th.appendChild(button);
+    th.addEventListener("click", () => {
+      sorted.descending = sorted.key === column.key ? !sorted.descending : !column.label;
+      sorted.key = column.key;
+      fill();
+    });
+    head.appendChild(th);
+  }
+  fill();
+  return table;
+}
+
+// Which of the range and currency controls the page uses: the others are hidden.
+const CONTROLS = { range: ["start", "end"], currency: ["currency"] };
 
 function card(page, name, title, wide) {
   const element = document.createElement("article");
@@ -91,22 +151,30 @@ function currentPage() {
   return Object.entries(PAGES).sort(([, a], [, b]) => a.order - b.order)[0][0];
 }
 
+let drawing = 0;  // which draw is the latest: an earlier one still loading is dropped
+
 async function show() {
   const name = currentPage();
+  const mine = ++drawing;
   for (const link of $("pages").children) {
     link.classList.toggle("active", link.dataset.page === name);
   }
   for (const chart of Object.values(window.retainCharts)) chart.dispose();
   window.retainCharts = {};
   showMessage("", false);
-  const page = $("page");
-  page.replaceChildren();
+  // A new element: a draw still loading writes into the old one, no longer shown.
+  const page = $("page").cloneNode(false);
+  $("page").replaceWith(page);
   page.dataset.state = "loading";
+  for (const [control, ids] of Object.entries(CONTROLS)) {
+    for (const id of ids) $(id).closest("label").hidden = !PAGES[name].uses.includes(control);
+  }
   const controls = { start: $("start").value, end: $("end").value, currency: $("currency").value };
   try {
     await PAGES[name].render(page, controls);
-    page.dataset.state = "ready";
+    if (mine === drawing) page.dataset.state = "ready";
   } catch (error) {
+    if (mine !== drawing) return;
     page.dataset.state = "error";
     showMessage(`The data could not be loaded: ${error.message}`, true);
   }
@@ -145,11 +213,11 @@ window.Retain = {
   getJson,
   refresh: show,  // draw the page again, e.g. when a control of its own changed
   showMessage,
-  // Draw the page again (after a control of the page's own changed).
-  redraw: () => show(),
+  sortableTable,
   // Register a page: its name (the #/name link), its title in the menu, its place in the
-  // menu (`order`, ascending) and `render(main, controls)`, which draws it into `main`.
-  page(name, { title, order, render }) {
-    PAGES[name] = { title, order, render };
+  // menu (`order`, ascending), `render(main, controls)`, which draws it into `main`, and the
+  // controls it uses (`uses`: "range", "currency"; both unless it says).
+  page(name, { title, order, render, uses = ["range", "currency"] }) {
+    PAGES[name] = { title, order, render, uses };
   },
 };

@@ -1,7 +1,7 @@
 """The Overview page's figures: customers, buyers, revenue, average CLV, repeat rate and
 churn risk, each with its trend."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
 
 from services.scoring.domain.analytics.figures import (
@@ -35,3 +35,23 @@ def overview(
         if wanted.get(name) == row_currency:
             by_figure[name][day] = value
     return [trend(f, by_figure[f.name], period) for f in OVERVIEW]
+
+
+def running_totals(added_by_day: Mapping[date, float], through: date) -> dict[date, float]:
+    """A level's value at the end of every day from the first one anything was added up to
+    `through`: the sum of what was added on or before it (customers first seen, buyers' first
+    orders). Additions after `through` are left out."""
+    if not added_by_day:
+        return {}
+    first = min(added_by_day)
+    total, totals = 0.0, {}
+    for day in DateRange(min(first, through), through).each_day():
+        total += added_by_day.get(day, 0.0)
+        totals[day] = total
+    return totals
+
+
+def rates(parts: Mapping[date, float], wholes: Mapping[date, float]) -> dict[date, float]:
+    """parts / wholes on each day the whole is not zero (a repeat rate: repeat buyers over
+    buyers)."""
+    return {day: parts.get(day, 0.0) / whole for day, whole in wholes.items() if whole}

@@ -4,8 +4,8 @@
 "use strict";
 
 (() => {
-  const { card, chartIn, fillCurrencies, formatValue, getJson, refresh, showMessage } =
-    window.Retain;
+  const { card, chartIn, fillCurrencies, formatValue, getJson, refresh, showMessage,
+    sortableTable } = window.Retain;
 
   const BY = { channel: "Channel", campaign: "Campaign", affiliate: "Affiliate" };
   const NO_CHANNELS = "No channel figures in this range yet. Customers are counted under the " +
@@ -25,7 +25,7 @@
     ["clv_to_cpa", "CLV:CPA", "ratio"],
   ];
   let by = "channel";  // kept while the dashboard is open
-  let sorted = { column: "new_customers", descending: true };
+  const sorted = { key: "new_customers", descending: true };
 
   function format(kind, value, currency) {
     if (value === null || value === undefined) return "–";
@@ -72,36 +72,6 @@
     });
   }
 
-  function compare(column) {
-    // Missing values (no spend, no CPA) last, whichever the direction.
-    return (a, b) => {
-      const x = a[column];
-      const y = b[column];
-      if (x === null || y === null) return (x === null) - (y === null);
-      const order = typeof x === "string" ? (x > y) - (x < y) : x - y;
-      return sorted.descending ? -order : order;
-    };
-  }
-
-  function fillTable(table, rows, currency) {
-    for (const th of table.tHead.rows[0].cells) {
-      const active = th.dataset.column === sorted.column;
-      th.setAttribute("aria-sort", active ? (sorted.descending ? "descending" : "ascending") : "none");
-    }
-    const body = table.tBodies[0];
-    body.replaceChildren();
-    for (const row of [...rows].sort(compare(sorted.column))) {
-      const tr = body.insertRow();
-      tr.dataset.label = row.label;
-      for (const [column, , kind] of COLUMNS) {
-        const cell = tr.insertCell();
-        cell.dataset.column = column;
-        cell.dataset.value = JSON.stringify(row[column]);
-        cell.textContent = format(kind, row[column], currency);
-      }
-    }
-  }
-
   function economics(page, data) {
     const element = document.createElement("article");
     element.className = "card wide";
@@ -110,23 +80,15 @@
     element.querySelector("h2").textContent =
       `${BY[data.by]} economics, ${data.months[0]} to ${data.months[data.months.length - 1]} ` +
       `(${data.currency || "no currency"}): click a column to sort`;
-    const table = document.createElement("table");
+    const columns = COLUMNS.map(([key, title, kind]) => ({
+      key,
+      title,
+      value: (row) => row[key],
+      text: (value) => format(kind, value, data.currency),
+      label: kind === "text",
+    }));
+    const table = sortableTable(columns, data.rows, sorted);
     table.dataset.table = "channels";
-    const head = table.createTHead().insertRow();
-    for (const [column, title] of COLUMNS) {
-      const th = document.createElement("th");
-      th.textContent = title;
-      th.dataset.column = column;
-      th.className = "sortable";
-      th.addEventListener("click", () => {
-        const again = sorted.column === column;
-        sorted = { column, descending: again ? !sorted.descending : column !== "label" };
-        fillTable(table, data.rows, data.currency);
-      });
-      head.appendChild(th);
-    }
-    table.createTBody();
-    fillTable(table, data.rows, data.currency);
     element.appendChild(table);
     page.appendChild(element);
   }

@@ -222,5 +222,5 @@
     }
   }
 
-  window.Retain.page("customer", { title: "Customer", order: 70, render });
+  window.Retain.page("customer", { title: "Customer", order: 70, render, uses: [] });
 })();

@@ -4,7 +4,8 @@
 "use strict";
 
 (() => {
-  const { chartIn, fillCurrencies, formatValue, getJson, showMessage } = window.Retain;
+  const { chartIn, fillCurrencies, formatValue, getJson, showMessage, sortableTable } =
+    window.Retain;
 
   const NO_EMAIL = "No email yet. Journeys send email once customers with an address and " +
     "consent do what starts them (a signup, an abandoned cart, an order): send such events " +
@@ -18,65 +19,25 @@
     .map(([reason, count]) => `${reason.replaceAll("_", " ")} ${formatValue(COUNT, count)}`)
     .join(", ");
 
-  // [heading, value of a row, text shown]; the value sorts.
+  const count = (value) => formatValue(COUNT, value);
+  const counted = (key, title) => ({ key, title, value: (row) => row[key], text: count });
   const COLUMNS = [
-    ["Journey", (r) => r.journey || "(none)", (v) => v],
-    ["Template", (r) => r.template, (v) => v],
-    ["Sent", (r) => r.sent, (v) => formatValue(COUNT, v)],
-    ["Suppressed", (r) => r.suppressed, (v, r) => `${formatValue(COUNT, v)}` +
-      (v ? ` (${reasons(r.suppressed_by_reason)})` : "")],
-    ["Bounced", (r) => r.bounced, (v) => formatValue(COUNT, v)],
-    ["Opened", (r) => r.opened, (v) => formatValue(COUNT, v)],
-    ["Open rate", (r) => r.open_rate, percent],
-    ["Clicked", (r) => r.clicked, (v) => formatValue(COUNT, v)],
-    ["Click rate", (r) => r.click_rate, percent],
-    ["Unsubscribed", (r) => r.unsubscribed, (v) => formatValue(COUNT, v)],
-    ["Orders", (r) => r.orders, (v) => formatValue(COUNT, v)],
-    ["Revenue", (r) => r.revenue, (v, r, currency) => formatValue(MONEY, v, currency)],
+    { key: "journey", title: "Journey", value: (row) => row.journey || "(none)",
+      text: (value) => value, label: true },
+    { key: "template", title: "Template", value: (row) => row.template, text: (value) => value,
+      label: true },
+    counted("sent", "Sent"),
+    { key: "suppressed", title: "Suppressed", value: (row) => row.suppressed,
+      text: (value, row) => count(value) + (value ? ` (${reasons(row.suppressed_by_reason)})` : "") },
+    counted("bounced", "Bounced"),
+    counted("opened", "Opened"),
+    { key: "open_rate", title: "Open rate", value: (row) => row.open_rate, text: percent },
+    counted("clicked", "Clicked"),
+    { key: "click_rate", title: "Click rate", value: (row) => row.click_rate, text: percent },
+    counted("unsubscribed", "Unsubscribed"),
+    counted("orders", "Orders"),
   ];
-
-  function sortable(table, rows, currency) {
-    const body = table.querySelector("tbody");
-    let sortedBy = 2;
-    let descending = true;
-    const fill = () => {
-      const [, valueOf] = COLUMNS[sortedBy];
-      const ordered = [...rows].sort((a, b) => {
-        const x = valueOf(a) ?? -1;
-        const y = valueOf(b) ?? -1;
-        const order = x < y ? -1 : x > y ? 1 : 0;
-        return descending ? -order : order;
-      });
-      body.replaceChildren(...ordered.map((row) => {
-        const line = document.createElement("tr");
-        for (const [, valueOf, show] of COLUMNS) {
-          const cell = document.createElement("td");
-          cell.textContent = show(valueOf(row), row, currency);
-          line.appendChild(cell);
-        }
-        return line;
-      }));
-      table.querySelectorAll("th").forEach((th, n) => {
-        th.setAttribute("aria-sort", n !== sortedBy ? "none" : descending ? "descending" : "ascending");
-      });
-    };
-    const head = document.createElement("tr");
-    COLUMNS.forEach(([heading], n) => {
-      const th = document.createElement("th");
-      const button = document.createElement("button");
-      button.type = "button";
-      button.textContent = heading;
-      button.addEventListener("click", () => {
-        descending = sortedBy === n ? !descending : n > 1;
-        sortedBy = n;
-        fill();
-      });
-      th.appendChild(button);
-      head.appendChild(th);
-    });
-    table.querySelector("thead").appendChild(head);
-    fill();
-  }
+  const sorted = { key: "sent", descending: true };  // kept while the dashboard is open
 
   function section(page, name, title) {
     const element = document.createElement("article");
@@ -129,11 +90,9 @@
     summary.appendChild(line);
 
     const listed = section(page, "email.table", "Per journey and template");
-    const table = document.createElement("table");
-    table.className = "data";
-    table.innerHTML = "<thead></thead><tbody></tbody>";
-    listed.appendChild(table);
-    sortable(table, data.rows, data.currency);
+    const revenue = { key: "revenue", title: "Revenue", value: (row) => row.revenue,
+      text: (value) => formatValue(MONEY, value, data.currency) };
+    listed.appendChild(sortableTable([...COLUMNS, revenue], data.rows, sorted));
   }
 
   window.Retain.page("email", { title: "Email", order: 60, render });

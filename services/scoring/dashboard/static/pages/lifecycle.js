@@ -135,5 +135,5 @@
     cohorts(page, data);
   }
 
-  window.Retain.page("lifecycle", { title: "Lifecycle", order: 30, render });
+  window.Retain.page("lifecycle", { title: "Lifecycle", order: 30, render, uses: ["range"] });
 })();

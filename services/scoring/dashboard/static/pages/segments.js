@@ -4,7 +4,7 @@
 "use strict";
 
 (() => {
-  const { card, chartIn, fillCurrencies, formatValue, getJson, redraw, showMessage, NO_DATA } =
+  const { card, chartIn, fillCurrencies, formatValue, getJson, refresh, showMessage, NO_DATA } =
     window.Retain;
 
   const DIMENSION_TITLES = {
@@ -26,7 +26,7 @@
     }
     select.addEventListener("change", () => {
       measure = select.value;
-      redraw();
+      refresh();
     });
     page.appendChild(bar);
   }
