@@ -49,14 +49,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked `before_first_model` run first: they start from a scoring service that has
     never fitted a model, and later tests (the demo's, the dashboard's) refit the one scoring
-    service the session shares. Tests marked `floods_topics` run last: a test that starts
-    consumers of its own (a group, a database) reads the shared topics from their start, and
-    must not wade through a replay of tens of thousands of orders first."""
+    service the session shares. Tests marked `runs_last` run last: they change what every test
+    shares (a replay of tens of thousands of orders, which a test starting consumers of its own
+    would read from the topics' start; spend on every paid channel this month, which would fall
+    on other tests' campaigns)."""
 
     def place(item: pytest.Item) -> int:
         if item.get_closest_marker("before_first_model"):
             return 0
-        return 2 if item.get_closest_marker("floods_topics") else 1
+        return 2 if item.get_closest_marker("runs_last") else 1
 
     items.sort(key=place)
 

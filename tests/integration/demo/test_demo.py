@@ -14,7 +14,8 @@ from services.devstack.cli import main as cli_main
 from tests.integration.helpers import ADMIN_TOKEN, RunningService
 from tests.integration.profile.conftest import ADMIN, customer_by_user, wait_for
 
-pytestmark = pytest.mark.integration
+# Spend on every paid channel this month, and a shop's history: after the tests that count.
+pytestmark = [pytest.mark.integration, pytest.mark.runs_last]
 
 SEED = 424242
 

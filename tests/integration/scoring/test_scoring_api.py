@@ -134,8 +134,8 @@ async def test_spend_is_set_idempotently_and_channels_set_it_against_new_custome
     [direct] = [
         r
         for r in rows
-        if (r["channel"], r["month"], r["currency"], r["campaign"])
-        == ("direct", month, "EUR", None)
+        if (r["channel"], r["month"], r["currency"], r["campaign"], r["affiliate"])
+        == ("direct", month, "EUR", None, None)
     ]
     assert direct["new_customers"] >= 1
     assert Decimal(direct["spend"]) == Decimal("150.50")
