@@ -47,15 +47,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked `before_first_model` run first: they start from a scoring service that has
-    never fitted a model, and later tests (the demo's, the dashboard's) refit the one scoring
-    service the session shares. Tests marked `runs_last` run last: they change what every test
-    shares (a replay of tens of thousands of orders, which a test starting consumers of its own
-    would read from the topics' start; spend on every paid channel this month, which would fall
-    on other tests' campaigns)."""
+    """Some tests depend on what the session's shared services and topics hold, so they run in
+    an order of their own:
+    - `first`: before any test refits the one scoring service the session shares (they start
+      from no fitted model), or floods the topics (their consumers, with a database and group
+      of their own, read the topics from the start);
+    - `runs_last`: they change what every other test shares (spend on every paid channel this
+      month, which would fall on other tests' campaigns)."""
 
     def place(item: pytest.Item) -> int:
-        if item.get_closest_marker("before_first_model"):
+        if item.get_closest_marker("first"):
             return 0
         return 2 if item.get_closest_marker("runs_last") else 1
 

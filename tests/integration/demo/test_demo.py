@@ -8,9 +8,12 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.demo.storefront import Shape, history, spend_plan
 from services.devstack.cli import main as cli_main
+from services.runtime.settings import ServiceSettings
 from tests.integration.helpers import ADMIN_TOKEN, RunningService
 from tests.integration.profile.conftest import ADMIN, customer_by_user, wait_for
 
@@ -25,6 +28,7 @@ async def test_the_demo_backfill_lands_once_however_often_it_is_sent(
     profile: RunningService,
     scoring: RunningService,
     write_key: str,
+    settings: ServiceSettings,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     command = [
@@ -73,11 +77,27 @@ async def test_the_demo_backfill_lands_once_however_often_it_is_sent(
 
     async with httpx.AsyncClient(timeout=30) as client:
         channels = (await client.get(f"{scoring.url}/v1/channels", headers=ADMIN)).json()
-    # A channel's spend is shared among its campaigns' and affiliates' rows.
+    # A channel's spend is shared among its campaigns' and affiliates' rows, other tests'
+    # shoppers' too; each channel and month's rows add up to every amount recorded for it.
     spent: dict[tuple[str, str], Decimal] = {}
     for row in channels["channels"]:
         if row["spend"] is not None:
             key = (row["channel"], row["month"])
             spent[key] = spent.get(key, Decimal(0)) + Decimal(row["spend"])
+    engine = create_async_engine(settings.database_url.get_secret_value())
+    try:
+        async with engine.connect() as connection:
+            stored = (
+                await connection.execute(
+                    text("SELECT channel, campaign, month, amount FROM scoring.spend")
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    recorded: dict[tuple[str, str], Decimal] = {}
+    for channel, _, month, amount in stored:
+        recorded[channel, month] = recorded.get((channel, month), Decimal(0)) + amount
+    whole_channel = {(c, m): a for c, campaign, m, a in stored if not campaign}
     for row in spend_plan(shape):
-        assert spent[row.channel, row.month] == row.amount
+        assert whole_channel[row.channel, row.month] == row.amount  # what the demo set
+        assert spent[row.channel, row.month] == recorded[row.channel, row.month]

@@ -22,9 +22,8 @@ from services.scoring.store import PostgresScoringStore
 from tests.integration.helpers import RunningService
 from tests.unit.scoring.test_clv_against_lifetimes import OBSERVATION_END, reference_summary
 
-# 69,659 orders on the shared topics: after every test that reads them from the start.
-pytestmark = [pytest.mark.integration, pytest.mark.runs_last, pytest.mark.timeout(600)]
-LEDGER_SECONDS = 420
+pytestmark = pytest.mark.integration
+LEDGER_SECONDS = 240
 
 ORDERS, CUSTOMERS = 69_659, 23_570
 
@@ -78,8 +77,6 @@ async def _ledger_once_complete(
 ) -> dict[str, list[LedgerOrder]]:
     """Scoring's orders of these customers, once all of them arrived (and a moment more, so a
     duplicate arriving late would be seen)."""
-    # Last in the suite, beside every service the session started: more than a minute slower
-    # than alone.
     deadline = time.monotonic() + LEDGER_SECONDS
     count = -1
     while time.monotonic() < deadline:

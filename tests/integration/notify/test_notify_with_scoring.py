@@ -17,7 +17,7 @@ from tests.integration.scoring.conftest import scoring  # noqa: F401 (the sessio
 
 # Before any refit: with a fitted model the first order can already raise the customer's value
 # tier, and that congratulation would take the day's one marketing email (the frequency cap).
-pytestmark = [pytest.mark.integration, pytest.mark.before_first_model]
+pytestmark = [pytest.mark.integration, pytest.mark.first]
 
 
 async def test_a_second_order_moves_the_customer_up_the_ladder_and_notify_congratulates_them(

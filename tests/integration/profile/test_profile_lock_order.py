@@ -16,7 +16,8 @@ from services.runtime.settings import ServiceSettings
 from tests.integration.helpers import RunningService, start_service
 from tests.integration.profile.conftest import Storefront, order, wait_for
 
-pytestmark = pytest.mark.integration
+# Consumers of their own read the topics from the start: before anything floods them.
+pytestmark = [pytest.mark.integration, pytest.mark.first]
 
 USERS = 24
 ROUNDS = 4

@@ -18,7 +18,7 @@ from tests.integration.helpers import RunningService, read_messages
 from tests.integration.profile.conftest import ADMIN, Storefront, order, wait_for
 
 # It starts from no fitted model: the session's first refit.
-pytestmark = [pytest.mark.integration, pytest.mark.before_first_model]
+pytestmark = [pytest.mark.integration, pytest.mark.first]
 
 CUSTOMERS = 140  # a fit needs 100 customers with orders, 20 of them repeat buyers
 
