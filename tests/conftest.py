@@ -53,7 +53,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
       from no fitted model), or floods the topics (their consumers, with a database and group
       of their own, read the topics from the start);
     - `runs_last`: they change what every other test shares (spend on every paid channel this
-      month, which would fall on other tests' campaigns)."""
+      month, which would fall on other tests' campaigns; tens of thousands of customers, which
+      every later snapshot of the dashboard's figures would read)."""
 
     def place(item: pytest.Item) -> int:
         if item.get_closest_marker("first"):

@@ -22,8 +22,10 @@ from services.scoring.store import PostgresScoringStore
 from tests.integration.helpers import RunningService
 from tests.unit.scoring.test_clv_against_lifetimes import OBSERVATION_END, reference_summary
 
-pytestmark = pytest.mark.integration
-LEDGER_SECONDS = 240
+# 69,659 orders on the shared topics: after every test that reads them from the start or counts
+# what scoring holds, so it meets every service the session started (slower than alone).
+pytestmark = [pytest.mark.integration, pytest.mark.runs_last, pytest.mark.timeout(720)]
+LEDGER_SECONDS = 600
 
 ORDERS, CUSTOMERS = 69_659, 23_570
 

@@ -28,13 +28,13 @@ def scoring(
     settings: ServiceSettings,
     profile: RunningService,  # noqa: F811 (the fixture imported above)
 ) -> Iterator[RunningService]:
-    # The dashboard's figures every two seconds, so its tests see their events without
-    # waiting (each snapshot reads every customer: more often would slow the whole suite).
+    # The dashboard's figures every five seconds, so its tests see their events soon (each
+    # snapshot reads every customer: more often would slow the whole suite).
     # Notify is not started here: its URL names a port nothing listens on.
     with running_service(
         "scoring",
         settings,
-        RETAIN_ANALYTICS_SNAPSHOT_SECONDS="2",
+        RETAIN_ANALYTICS_SNAPSHOT_SECONDS="5",
         RETAIN_PROFILE_URL=profile.url,
         RETAIN_NOTIFY_URL=f"http://127.0.0.1:{free_port()}",
     ) as service:
