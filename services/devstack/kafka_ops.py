@@ -19,6 +19,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
@@ -91,7 +92,7 @@ def dlq(config: StackConfig, args: argparse.Namespace) -> None:
 
 
 def topics(config: StackConfig, args: argparse.Namespace) -> None:
-    _run(_describe(_settings(config, args)))
+    _run(describe_topics(_settings(config, args)))
 
 
 def _settings(config: StackConfig, args: argparse.Namespace) -> ServiceSettings:
@@ -266,12 +267,14 @@ async def _purge(settings: ServiceSettings, args: argparse.Namespace) -> None:
     print(f"purged {len(letters)} dead letter(s) from {args.topic}")
 
 
-async def _describe(settings: ServiceSettings) -> None:
+async def describe_topics(settings: ServiceSettings) -> None:
+    """Prints every topic's partitions and end offsets, each group's lag, and its members."""
     async with _admin(settings) as admin:
         names = sorted(name for name in await admin.list_topics() if not name.startswith("__"))
         described = await admin.describe_topics(names) if names else []
         groups = sorted(group[0] for group in await admin.list_consumer_groups())
         committed = {group: await admin.list_consumer_group_offsets(group) for group in groups}
+        members = await _members(admin, groups)
     partitions = [
         TopicPartition(topic["topic"], partition["partition"])
         for topic in described
@@ -291,3 +294,41 @@ async def _describe(settings: ServiceSettings) -> None:
                 lag[tp.topic] = lag.get(tp.topic, 0) + max(ends[tp] - done.offset, 0)
         for topic, behind in sorted(lag.items()):
             print(f"{group:<32} {topic:<28} {behind:>10,}")
+    # Who holds which partition, and how far behind each one is: a member that holds a
+    # partition but no longer consumes it shows here as the one whose lag does not move.
+    print(f"\n{'consumer group':<32} {'member':<48} {'partitions (lag)'}")
+    for group, client_id, assigned in members:
+        held = ", ".join(
+            f"{tp.topic}[{tp.partition}] ({_lag(committed[group], ends, tp)})"
+            for tp in sorted(assigned)
+        )
+        print(f"{group:<32} {client_id:<48} {held or '-'}")
+
+
+async def _members(
+    admin: AIOKafkaAdminClient, groups: list[str]
+) -> list[tuple[str, str, list[TopicPartition]]]:
+    """(group, member's client id, its partitions) for every member of these groups."""
+    found: list[tuple[str, str, list[TopicPartition]]] = []
+    # One group per request: aiokafka 0.14 fails to decode an answer describing several.
+    for response in [r for group in groups for r in await admin.describe_consumer_groups([group])]:
+        for _error, group, _state, _type, _protocol, described in response.groups:
+            for _member, client_id, _host, _metadata, assignment in described:
+                partitions = (
+                    ConsumerProtocolMemberAssignment.decode(assignment).partitions()
+                    if assignment
+                    else []
+                )
+                found.append((group, client_id, partitions))
+    return sorted(found, key=lambda member: (member[0], member[1]))
+
+
+def _lag(
+    committed: dict[TopicPartition, OffsetAndMetadata],
+    ends: dict[TopicPartition, int],
+    tp: TopicPartition,
+) -> str:
+    done = committed.get(tp)
+    if done is None or done.offset < 0 or tp not in ends:
+        return "none committed"
+    return f"{max(ends[tp] - done.offset, 0):,}"

@@ -20,6 +20,8 @@ Guarantees (docs/architecture.md, rule 3), with the handler from `services.runti
 
 import asyncio
 import logging
+import os
+import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -173,7 +175,8 @@ class ConsumerLoop:
         self._consumer = AIOKafkaConsumer(
             **settings.kafka_client_options(),
             group_id=config.group_id,
-            client_id=config.group_id,
+            # Which process holds a partition, as `retain topics describe` shows it.
+            client_id=f"{config.group_id}-{socket.gethostname()}-{os.getpid()}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             # Producers may write in transactions; never act on aborted data.

@@ -151,6 +151,11 @@ async def test_customers_and_scores_through_the_cli(
     assert topics.returncode == 0, topics.stderr
     assert any(line.split()[:2] == ["touchpoints.v1", "6"] for line in topics.stdout.splitlines())
     assert any(line.startswith("retain-profile ") for line in topics.stdout.splitlines())
+    # Each member of a group is named with the partitions it holds.
+    assert any(
+        line.startswith("retain-profile ") and "touchpoints.v1[" in line
+        for line in topics.stdout.splitlines()
+    )
 
     refused = await run("customers", "erase", customer_id, *on_profile)
     assert refused.returncode != 0

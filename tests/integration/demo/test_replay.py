@@ -2,6 +2,8 @@
 exactly once, and scoring's summary of those customers is lifetimes' summary of the file."""
 
 import asyncio
+import contextlib
+import io
 import time
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.demo.orders import cdnow_orders
 from services.devstack.cli import main as cli_main
 from services.devstack.demo_cli import cdnow_file
+from services.devstack.kafka_ops import describe_topics
 from services.profile.domain.identity import customer_id_for
 from services.runtime.db import create_engine
 from services.runtime.settings import ServiceSettings
@@ -52,7 +55,7 @@ async def test_a_cdnow_replay_lands_every_order_once_and_scoring_summarises_it_a
     ids = {customer_id_for(("user", user)): user.removeprefix("cdnow-") for user in users}
     engine = create_engine(settings)
     try:
-        ledger = await _ledger_once_complete(engine, sorted(ids))
+        ledger = await _ledger_once_complete(engine, sorted(ids), settings)
     finally:
         await engine.dispose()
     assert len(ledger) == CUSTOMERS
@@ -75,7 +78,7 @@ async def test_a_cdnow_replay_lands_every_order_once_and_scoring_summarises_it_a
 
 
 async def _ledger_once_complete(
-    engine: AsyncEngine, ids: list[str]
+    engine: AsyncEngine, ids: list[str], settings: ServiceSettings
 ) -> dict[str, list[LedgerOrder]]:
     """Scoring's orders of these customers, once all of them arrived (and a moment more, so a
     duplicate arriving late would be seen)."""
@@ -92,9 +95,15 @@ async def _ledger_once_complete(
         if count >= ORDERS:
             break
         await asyncio.sleep(2)
-    assert count >= ORDERS, (
-        f"{count} of {ORDERS} orders in scoring's ledger after {LEDGER_SECONDS} s"
-    )
+    if count < ORDERS:
+        # Where it stopped: each group's members, their partitions and lag.
+        described = io.StringIO()
+        with contextlib.redirect_stdout(described):
+            await describe_topics(settings)
+        raise AssertionError(
+            f"{count} of {ORDERS} orders in scoring's ledger after {LEDGER_SECONDS} s\n"
+            + described.getvalue()
+        )
     await asyncio.sleep(3)
     async with engine.connect() as connection:
         return await PostgresScoringStore(connection).orders(ids)
