@@ -57,7 +57,10 @@ class CustomerScores(TopicModel):
     probability_alive: Probability | None = None
     expected_next_order_at: UtcDatetime | None = Field(
         default=None,
-        description="When the next order is expected, for a customer likely alive (else null).",
+        description=(
+            "When the next order is expected, for a customer likely alive whose next order is "
+            "expected within ten years (else null)."
+        ),
     )
     recommendations: list[Id] = Field(
         default_factory=list,

@@ -44,6 +44,10 @@ from services.scoring.domain.transitions import Standing
 from services.scoring.domain.upgrades import Catalogue, UpgradeRules, upgrades
 
 CENT = Decimal("0.01")
+# An expected next order further away than this says no order is expected: null, not a date.
+# (BG/NBD keeps a one-time buyer of long ago alive with a wait of a century or more, past every
+# date scores.v1 can carry.)
+NEXT_ORDER_WITHIN = timedelta(days=10 * 365)
 
 
 @dataclass(frozen=True)
@@ -117,14 +121,13 @@ def _predictions(
         assert summary is not None
         alive = float(p.probability_alive[n])
         wait_days = (bg.alpha + summary.T) / (bg.r + summary.frequency)
+        expected = alive >= rules.alive_threshold and wait_days <= NEXT_ORDER_WITHIN.days
         found[i] = _Prediction(
             clv=Decimal(repr(float(p.lifetime_value[n]))).quantize(CENT),
             alive=alive,
             purchases_30=float(p.purchases_30_days[n]),
             purchases_90=float(p.purchases_90_days[n]),
-            next_order_at=today + timedelta(days=wait_days)
-            if alive >= rules.alive_threshold
-            else None,
+            next_order_at=today + timedelta(days=wait_days) if expected else None,
         )
     return found
 

@@ -100,6 +100,22 @@ def test_a_fitted_model_predicts_and_the_record_says_so() -> None:
     assert CustomerScores.model_validate_json(scores.model_dump_json()) == scores
 
 
+def test_a_next_order_expected_beyond_ten_years_is_none_and_the_record_stays_valid() -> None:
+    # A one-time buyer of 29 years ago: BG/NBD keeps them alive (P(alive) is 1 without a
+    # repeat), and their expected wait, (alpha + T) / r, is over a century: past 2100, where
+    # scores.v1's dates end. Found replaying CDNOW (1997-1998) after a fit on today's buyers.
+    scores = score(
+        profile({"EUR": Decimal(30)}), [ordered(29 * 365, "30")], model(), StandingRules(), NOW
+    )
+    assert scores.probability_alive == pytest.approx(1.0)
+    assert scores.expected_next_order_at is None
+    assert CustomerScores.model_validate_json(scores.model_dump_json()) == scores
+    # Some years away, within ten, is still a date.
+    soon = score(profile({"EUR": Decimal(30)}), [ordered(400, "30")], model(), StandingRules(), NOW)
+    assert soon.expected_next_order_at is not None
+    assert soon.expected_next_order_at < NOW + timedelta(days=10 * 365)
+
+
 @pytest.mark.parametrize("status", [ModelStatus.INSUFFICIENT_DATA, ModelStatus.FAILED])
 def test_without_a_fitted_model_scores_fall_back_to_historical_values(
     status: ModelStatus,
