@@ -150,7 +150,7 @@ class Sender:
         claimed = await self._claim()
         if not claimed:
             return 0
-        crash_point("notify.sender.claimed")
+        crash_point("notify.sender.claimed", (c.send.customer_id for c in claimed))
         deadline = asyncio.get_running_loop().time() + (
             self._settings.lease.total_seconds() * DELIVERY_SHARE_OF_LEASE
         )
@@ -163,7 +163,7 @@ class Sender:
         results = await asyncio.gather(
             *(self._deliver(c, held.get(c.send.customer_id), deadline) for c in go)
         )
-        crash_point("notify.sender.delivered")
+        crash_point("notify.sender.delivered", (c.send.customer_id for c in go))
         answers = {c.send.notification_id: r for c, r in zip(go, results, strict=True)}
         await self._record(claimed, suppressed, answers, now)
         return len(claimed)
