@@ -142,6 +142,49 @@ async def _copy_customers(engine: AsyncEngine, copies: int) -> None:
         await connection.execute(text("VACUUM ANALYZE"))
 
 
+# The Email page's data: a year of daily counters for every built-in journey, three templates
+# each, and a click two hours before one order in twenty (so the snapshot attributes orders).
+JOURNEYS = (
+    "welcome", "abandoned_cart", "post_purchase", "win_back", "tier_upgrade", "referral", "points"
+)  # fmt: skip
+TEMPLATES = ("a", "b", "c")
+SUPPRESSION_REASONS = ("no_consent", "unsubscribed", "frequency_cap", "quiet_hours")
+PAIRS = [(journey, f"{journey}-{variant}") for journey in JOURNEYS for variant in TEMPLATES]
+_EMAIL_DAILY = text(
+    "INSERT INTO scoring.email_daily (day, journey, template, type, reason, count) "
+    "SELECT CAST(:today AS date) - back, j, t, kind, reason, "
+    "1 + abs(hashtext(t || kind || back::text)) % 500 "
+    "FROM generate_series(0, :days) AS back, "
+    "unnest(CAST(:journeys AS text[]), CAST(:templates AS text[])) AS p(j, t), "
+    "(VALUES ('sent', ''), ('bounced', ''), ('uncertain', ''), ('opened', ''), ('clicked', ''), "
+    "('unsubscribed', '')) AS k(kind, reason) "
+    "UNION ALL SELECT CAST(:today AS date) - back, j, t, 'suppressed', reason, "
+    "1 + abs(hashtext(t || reason || back::text)) % 50 "
+    "FROM generate_series(0, :days) AS back, "
+    "unnest(CAST(:journeys AS text[]), CAST(:templates AS text[])) AS p(j, t), "
+    "unnest(CAST(:reasons AS text[])) AS reason"
+)
+_EMAIL_CLICKS = text(
+    "INSERT INTO scoring.email_clicks "
+    "(event_id, customer_id, notification_id, journey, template, clicked_at) "
+    "SELECT 'click-' || order_id || '-' || customer_id, customer_id, 'email-' || order_id, "
+    "(CAST(:journeys AS text[]))[pair], (CAST(:templates AS text[]))[pair], "
+    "ordered_at - interval '2 hours' FROM ("
+    "SELECT *, 1 + abs(hashtext(order_id)) % :pairs AS pair FROM scoring.orders "
+    "WHERE abs(hashtext(customer_id || order_id)) % 20 = 0) AS sampled"
+)
+
+
+async def _seed_email(engine: AsyncEngine, today: date) -> None:
+    pairs = {"journeys": [j for j, _ in PAIRS], "templates": [t for _, t in PAIRS]}
+    async with engine.begin() as connection:
+        await connection.execute(
+            _EMAIL_DAILY,
+            {**pairs, "today": today, "days": HISTORY_DAYS - 1, "reasons": SUPPRESSION_REASONS},
+        )
+        await connection.execute(_EMAIL_CLICKS, {**pairs, "pairs": len(PAIRS)})
+
+
 _HISTORY = text(
     "INSERT INTO scoring.daily_figures (day, currency, figure, value, computed_at) "
     "SELECT day - back, currency, figure, value, computed_at FROM scoring.daily_figures, "
@@ -212,6 +255,9 @@ async def _run(args: argparse.Namespace, postgres: LocalPostgres, report: list[s
     async with engine.connect() as connection:
         total = await connection.scalar(text("SELECT count(*) FROM scoring.scores"))
         orders = await connection.scalar(text("SELECT count(*) FROM scoring.orders"))
+
+    log("seeding a year of email counters and clicks")
+    await _seed_email(engine, today)
 
     database = postgres_processes(postgres)
     me = psutil.Process()
