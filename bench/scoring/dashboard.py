@@ -7,7 +7,8 @@ of the synthetic shop (bench/scoring/shop.py: orders over two years, channels, c
 through scoring's real handler after a real refit, then copies them in SQL, each copy under new
 ids, until there are `--customers`. Then:
 1. one snapshot of every page's figures, as the snapshot job writes it (timed), and a year of
-   daily history (today's rows copied to the 364 days before, where a day has none);
+   daily history (today's rows copied to the 364 days before, where a day has none), after
+   seeding a year of email counters and clicks (the synthetic shop sends no email);
 2. every GET under /v1/analytics (the service's own routes and store, served in this process
    over ASGI, so without the network), for the last 30 days and for the last 365 days, and for
    each value of a parameter with a fixed set of values; five requests each, the slowest kept.
@@ -297,7 +298,7 @@ async def _run(args: argparse.Namespace, postgres: LocalPostgres, report: list[s
         f"Recorded {now:%Y-%m-%d %H:%M} UTC by `.venv/bin/python -m bench.scoring.dashboard "
         f"--customers {args.customers} --distinct {args.distinct}` ({total:,} customers with "
         f"{orders:,} orders; {figures:,} rows of daily figures over {HISTORY_DAYS} days; "
-        f"{await postgres_version(postgres)}).",
+        f"PostgreSQL {await postgres_version(postgres)}).",
         "",
         f"Every page under {TARGET_SECONDS:.0f} s: slowest request {slowest * 1000:.0f} ms: "
         f"**{verdict}**.",
@@ -314,6 +315,11 @@ async def _run(args: argparse.Namespace, postgres: LocalPostgres, report: list[s
         f"transaction): {snapshot_seconds:.1f} s, {rows:,} rows; CPU {snapshot_cpu[0]:.1f} s "
         f"in the benchmark process, {snapshot_cpu[1]:.1f} s in PostgreSQL. It runs every "
         "`RETAIN_ANALYTICS_SNAPSHOT_SECONDS` (300 s by default), under an advisory lock.",
+        "",
+        f"The Email page's data is seeded: a year of daily counters for each of the "
+        f"{len(JOURNEYS)} built-in journeys with {len(TEMPLATES)} templates each "
+        f"({len(PAIRS)} pairs), and a click two hours before one order in twenty, so the "
+        "snapshot attributes orders.",
         "",
         f"The customers are {args.distinct:,} distinct synthetic shop customers, scored by "
         "scoring's own handler, each copied under new ids: the data's shape is real, the "
