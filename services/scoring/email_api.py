@@ -50,8 +50,10 @@ def email_routes(engine: AsyncEngine) -> APIRouter:
         period = period_of(start, end)
         found = await load_snapshots(engine, period.start, period.end, currency, EMAIL_FIGURES)
         async with engine.connect() as connection:
-            counts = await PostgresEmailStore(connection).daily(period.start, period.end)
-        page = email_page(counts, found.rows, period, found.currency or "")
+            store = PostgresEmailStore(connection)
+            totals = await store.range_totals(period.start, period.end)
+            daily = await store.charted_daily(period.start, period.end)
+        page = email_page(totals, daily, found.rows, period, found.currency or "")
         return JsonAnswer(
             {
                 **found.head(period),

@@ -20,10 +20,13 @@ from services.runtime.messages import OutboxMessage
 from services.scoring.analytics_store import DailyRows, SnapshotPart
 from services.scoring.domain.analytics.email import (
     ATTRIBUTED,
+    DAILY_SERIES,
     Click,
     CountKey,
+    DayCount,
     EmailFact,
     Order,
+    RangeTotal,
     attribute,
     attributed_figure,
     daily_counts,
@@ -53,9 +56,14 @@ _ADD_CLICKS = text(
     "CAST(:notifications AS text[]), CAST(:journeys AS text[]), CAST(:templates AS text[]), "
     "CAST(:ats AS timestamptz[])) ON CONFLICT (event_id) DO NOTHING"
 )
-_DAILY = text(
-    "SELECT day, journey, template, type, reason, count AS n FROM scoring.email_daily "
-    "WHERE day BETWEEN :start AND :end"
+_RANGE_TOTALS = text(
+    "SELECT journey, template, type, reason, sum(count) AS n FROM scoring.email_daily "
+    "WHERE day BETWEEN :start AND :end GROUP BY journey, template, type, reason"
+)
+_CHARTED_DAILY = text(
+    "SELECT day, journey, template, type, sum(count) AS n FROM scoring.email_daily "
+    "WHERE day BETWEEN :start AND :end AND type = ANY(CAST(:types AS text[])) "
+    "GROUP BY day, journey, template, type"
 )
 # Each order of a customer who clicked, with every click of theirs in the window before it:
 # the candidates the pure core picks the last click from. Driven by the clicks (few) and the
@@ -115,9 +123,17 @@ class PostgresEmailStore:
                 },
             )
 
-    async def daily(self, start: date, end: date) -> list[tuple[date, str, str, str, str, float]]:
-        result = await self._connection.execute(_DAILY, {"start": start, "end": end})
-        return [(r.day, r.journey, r.template, r.type, r.reason, float(r.n)) for r in result]
+    async def range_totals(self, start: date, end: date) -> list[RangeTotal]:
+        """Each counter's total over the range, per journey, template, type and reason."""
+        result = await self._connection.execute(_RANGE_TOTALS, {"start": start, "end": end})
+        return [(r.journey, r.template, r.type, r.reason, float(r.n)) for r in result]
+
+    async def charted_daily(self, start: date, end: date) -> list[DayCount]:
+        """Each day's count of the charted types, per journey and template."""
+        result = await self._connection.execute(
+            _CHARTED_DAILY, {"start": start, "end": end, "types": list(DAILY_SERIES)}
+        )
+        return [(r.day, r.journey, r.template, r.type, float(r.n)) for r in result]
 
 
 def decode_notification(record: Record) -> NotificationEvent:

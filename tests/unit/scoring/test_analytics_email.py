@@ -6,9 +6,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.scoring.domain.analytics.email import (
+    DAILY_SERIES,
     Click,
+    DayCount,
     EmailFact,
     Order,
+    RangeTotal,
     attribute,
     attributed_figure,
     daily_counts,
@@ -108,7 +111,7 @@ def test_the_page_per_journey_and_template_with_suppressions_by_reason_and_order
         (DAY, "USD", attributed_figure("orders", "welcome", "welcome_1"), 5.0),
         (DAY, "EUR", "revenue", 999.0),  # another page's figure
     ]
-    page = email_page(counts, figures, period, "EUR")
+    page = email_page(*_store_sums(counts, period), figures, period, "EUR")
     welcome, win_back = page.rows
     assert (welcome.journey, welcome.template) == ("welcome", "welcome_1")
     assert welcome.totals.counts["sent"] == 4
@@ -126,7 +129,27 @@ def test_the_page_per_journey_and_template_with_suppressions_by_reason_and_order
 
 def test_an_empty_page_has_zero_series_and_no_rows() -> None:
     period = DateRange(DAY, DAY)
-    page = email_page([], [], period, "")
+    page = email_page([], [], [], period, "")
     assert page.rows == []
     assert page.series["sent"] == [(DAY, 0.0)]
     assert page.totals.open_rate is None
+
+
+def _store_sums(
+    counts: list[tuple[date, str, str, str, str, float]], period: DateRange
+) -> tuple[list[RangeTotal], list[DayCount]]:
+    """What the store's SQL sums from these daily counters over the range: each counter's
+    total, and the charted types' counts per day."""
+    inside = [c for c in counts if period.start <= c[0] <= period.end]
+    totals: dict[tuple[str, str, str, str], float] = {}
+    daily: dict[tuple[date, str, str, str], float] = {}
+    for day, journey, template, kind, reason, count in inside:
+        key = (journey, template, kind, reason)
+        totals[key] = totals.get(key, 0.0) + count
+        if kind in DAILY_SERIES:
+            on_day = (day, journey, template, kind)
+            daily[on_day] = daily.get(on_day, 0.0) + count
+    return (
+        [(*key, count) for key, count in totals.items()],
+        [(*key, count) for key, count in daily.items()],
+    )

@@ -153,44 +153,59 @@ class EmailPage:
     rows: list[EmailRow]  # most sent first
 
 
+# What the store sums over a range, so a request reads a few rows per journey and template
+# and not every counter of every day: each (journey, template, type, reason)'s total, and each
+# day's count of the charted types (DAILY_SERIES), over reasons.
+RangeTotal = tuple[str, str, str, str, float]  # journey, template, type, reason, count
+DayCount = tuple[date, str, str, str, float]  # day, journey, template, type, count
+
+
 def email_page(
-    counts: Iterable[tuple[date, str, str, str, str, float]],
+    totals: Iterable[RangeTotal],
+    daily: Iterable[DayCount],
     figures: Iterable[tuple[date, str, str, float]],
     period: DateRange,
     currency: str,
 ) -> EmailPage:
-    """The page from the daily counters (day, journey, template, type, reason, count) and the
+    """The page from the range's counter totals, the charted types' daily counts and the
     snapshot rows (day, currency, figure, value) of attributed orders in `currency`."""
     days = period.each_day()
     in_range = set(days)
     per_row: dict[tuple[str, str], EmailTotals] = {}
-    daily: dict[tuple[str, str], dict[str, dict[date, float]]] = {}
+    charted: dict[tuple[str, str], dict[str, dict[date, float]]] = {}
 
-    def add(journey: str, template: str, measure: str, day: date, value: float) -> None:
-        per_row.setdefault((journey, template), EmailTotals())
-        by_day = daily.setdefault((journey, template), {}).setdefault(measure, {})
+    def row(journey: str, template: str) -> EmailTotals:
+        charted.setdefault((journey, template), {})
+        return per_row.setdefault((journey, template), EmailTotals())
+
+    def chart(journey: str, template: str, measure: str, day: date, value: float) -> None:
+        by_day = charted.setdefault((journey, template), {}).setdefault(measure, {})
         by_day[day] = by_day.get(day, 0.0) + value
 
-    for day, journey, template, kind, reason, count in counts:
-        if day in in_range and kind in EMAIL_COUNTS:
-            add(journey, template, kind, day, count)
-            totals = per_row[(journey, template)]
-            totals.counts[kind] += count
+    for journey, template, kind, reason, count in totals:
+        if kind in EMAIL_COUNTS:
+            found = row(journey, template)
+            found.counts[kind] += count
             if kind == SUPPRESSED:
-                by_reason = totals.suppressed_by_reason
-                by_reason[reason] = by_reason.get(reason, 0.0) + count
+                found.suppressed_by_reason[reason] = (
+                    found.suppressed_by_reason.get(reason, 0.0) + count
+                )
+    for day, journey, template, kind, count in daily:
+        if day in in_range and kind in DAILY_SERIES:
+            row(journey, template)
+            chart(journey, template, kind, day, count)
     for day, row_currency, name, value in figures:
         measure, _, ids = name.partition(":")
         if day in in_range and row_currency == currency and measure.startswith("email_"):
             journey, _, template = ids.partition(":")
             kind = measure.removeprefix("email_")
             if kind in ATTRIBUTED:
-                add(journey, template, kind, day, value)
-                totals = per_row[(journey, template)]
+                found = row(journey, template)
                 if kind == "orders":
-                    totals.orders += value
+                    found.orders += value
+                    chart(journey, template, kind, day, value)
                 else:
-                    totals.revenue += value
+                    found.revenue += value
 
     def series(measures: Mapping[str, Mapping[date, float]]) -> dict[str, list[tuple[date, float]]]:
         return {
@@ -199,22 +214,22 @@ def email_page(
         }
 
     rows = [
-        EmailRow(journey, template, totals, series(daily[(journey, template)]))
-        for (journey, template), totals in per_row.items()
+        EmailRow(journey, template, found, series(charted[(journey, template)]))
+        for (journey, template), found in per_row.items()
     ]
     rows.sort(key=lambda r: (-r.totals.counts[SENT], r.journey, r.template))
     overall = EmailTotals()
     together: dict[str, dict[date, float]] = {}
-    for row in rows:
-        for kind, value in row.totals.counts.items():
+    for each in rows:
+        for kind, value in each.totals.counts.items():
             overall.counts[kind] += value
-        for reason, value in row.totals.suppressed_by_reason.items():
+        for reason, value in each.totals.suppressed_by_reason.items():
             overall.suppressed_by_reason[reason] = (
                 overall.suppressed_by_reason.get(reason, 0.0) + value
             )
-        overall.orders += row.totals.orders
-        overall.revenue += row.totals.revenue
-        for measure, by_day in daily[(row.journey, row.template)].items():
+        overall.orders += each.totals.orders
+        overall.revenue += each.totals.revenue
+        for measure, by_day in charted[(each.journey, each.template)].items():
             summed = together.setdefault(measure, {})
             for day, value in by_day.items():
                 summed[day] = summed.get(day, 0.0) + value
