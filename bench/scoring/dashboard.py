@@ -23,7 +23,7 @@ import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import psutil
@@ -43,7 +43,10 @@ from bench.common import (
 from bench.scoring.report import write_section
 from bench.scoring.rescore import profiles_handler
 from bench.scoring.shop import customers, snapshot
+from schemas.journey_v1 import SendStep
+from schemas.topics.notifications_v1 import SuppressionReason
 from services.devstack.postgres import LocalPostgres
+from services.notify.journeys import load as load_journeys
 from services.runtime.db import create_engine, run_migrations
 from services.runtime.settings import Environment
 from services.scoring.analytics_api import analytics_router
@@ -143,14 +146,15 @@ async def _copy_customers(engine: AsyncEngine, copies: int) -> None:
         await connection.execute(text("VACUUM ANALYZE"))
 
 
-# The Email page's data: a year of daily counters for every built-in journey, three templates
-# each, and a click two hours before one order in twenty (so the snapshot attributes orders).
-JOURNEYS = (
-    "welcome", "abandoned_cart", "post_purchase", "win_back", "tier_upgrade", "referral", "points"
-)  # fmt: skip
-TEMPLATES = ("a", "b", "c")
-SUPPRESSION_REASONS = ("no_consent", "unsubscribed", "frequency_cap", "quiet_hours")
-PAIRS = [(journey, f"{journey}-{variant}") for journey in JOURNEYS for variant in TEMPLATES]
+# The Email page's data: a year of daily counters for every template each shipped journey
+# sends, and a click two hours before one order in twenty (so the snapshot attributes orders).
+PAIRS = [
+    (journey.id, step.send.template)
+    for journey in load_journeys().journeys.values()
+    for step in journey.steps
+    if isinstance(step, SendStep)
+]
+SUPPRESSION_REASONS = get_args(SuppressionReason)
 _EMAIL_DAILY = text(
     "INSERT INTO scoring.email_daily (day, journey, template, type, reason, count) "
     "SELECT CAST(:today AS date) - back, j, t, kind, reason, "
@@ -316,10 +320,9 @@ async def _run(args: argparse.Namespace, postgres: LocalPostgres, report: list[s
         f"in the benchmark process, {snapshot_cpu[1]:.1f} s in PostgreSQL. It runs every "
         "`RETAIN_ANALYTICS_SNAPSHOT_SECONDS` (300 s by default), under an advisory lock.",
         "",
-        f"The Email page's data is seeded: a year of daily counters for each of the "
-        f"{len(JOURNEYS)} built-in journeys with {len(TEMPLATES)} templates each "
-        f"({len(PAIRS)} pairs), and a click two hours before one order in twenty, so the "
-        "snapshot attributes orders.",
+        "The Email page's data is seeded: a year of daily counters for each of the "
+        f"{len(PAIRS)} templates the {len({j for j, _ in PAIRS})} shipped journeys send, "
+        "and a click two hours before one order in twenty, so the snapshot attributes orders.",
         "",
         f"The customers are {args.distinct:,} distinct synthetic shop customers, scored by "
         "scoring's own handler, each copied under new ids: the data's shape is real, the "

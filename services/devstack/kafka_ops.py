@@ -310,16 +310,13 @@ async def _members(
 ) -> list[tuple[str, str, list[TopicPartition]]]:
     """(group, member's client id, its partitions) for every member of these groups."""
     found: list[tuple[str, str, list[TopicPartition]]] = []
-    # One group per request: aiokafka 0.14 fails to decode an answer describing several.
-    for response in [r for group in groups for r in await admin.describe_consumer_groups([group])]:
-        for _error, group, _state, _type, _protocol, described in response.groups:
-            for _member, client_id, _host, _metadata, assignment in described:
-                partitions = (
-                    ConsumerProtocolMemberAssignment.decode(assignment).partitions()
-                    if assignment
-                    else []
-                )
-                found.append((group, client_id, partitions))
+    for group in groups:
+        # One group per request: aiokafka 0.14 fails to decode an answer describing several.
+        [response] = await admin.describe_consumer_groups([group])
+        [(_error, _group, _state, _type, _protocol, members)] = response.groups
+        for _member, client_id, _host, _metadata, assignment in members:
+            held = ConsumerProtocolMemberAssignment.decode(assignment) if assignment else None
+            found.append((group, client_id, held.partitions() if held else []))
     return sorted(found, key=lambda member: (member[0], member[1]))
 
 

@@ -179,7 +179,8 @@ def email_page(
         return per_row.setdefault((journey, template), EmailTotals())
 
     def chart(journey: str, template: str, measure: str, day: date, value: float) -> None:
-        by_day = charted.setdefault((journey, template), {}).setdefault(measure, {})
+        row(journey, template)
+        by_day = charted[(journey, template)].setdefault(measure, {})
         by_day[day] = by_day.get(day, 0.0) + value
 
     for journey, template, kind, reason, count in totals:
@@ -192,7 +193,6 @@ def email_page(
                 )
     for day, journey, template, kind, count in daily:
         if day in in_range and kind in DAILY_SERIES:
-            row(journey, template)
             chart(journey, template, kind, day, count)
     for day, row_currency, name, value in figures:
         measure, _, ids = name.partition(":")
