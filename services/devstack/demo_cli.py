@@ -49,6 +49,13 @@ def add_command(commands: Any) -> None:
     demo.add_argument("--customers", type=_positive, default=2000, help="shoppers (2000)")
     demo.add_argument("--days", type=_positive, default=180, help="days of history (180)")
     demo.add_argument("--seed", type=int, default=1, help="same seed, same events (1)")
+    demo.add_argument(
+        "--until",
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help="the history ends at the start of this day, UTC (today); fix it to get the same"
+        " events on any day",
+    )
     demo.add_argument("--live", action="store_true", help="after the backfill, keep sending")
     demo.add_argument(
         "--no-backfill", action="store_true", help="skip the history (with --live: live only)"
@@ -75,6 +82,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _day(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-01-31") from None
+
+
 def _pace(text: str) -> float:
     try:
         value = float(text)
@@ -88,7 +102,7 @@ def _pace(text: str) -> float:
 def run(config: StackConfig, args: argparse.Namespace) -> None:
     url, key = ingest_url(config, args), write_key(config, args)
     _check_ready(url)
-    end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    end = args.until or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     shape = Shape(args.seed, args.customers, args.days, end)
     if not args.no_backfill:
         with ServiceApi.of("scoring", config, args) as scoring:

@@ -21,6 +21,7 @@ from tests.integration.profile.conftest import ADMIN, customer_by_user, wait_for
 pytestmark = [pytest.mark.integration, pytest.mark.runs_last]
 
 SEED = 424242
+UNTIL = datetime.now(UTC).date().isoformat()
 
 
 async def test_the_demo_backfill_lands_once_however_often_it_is_sent(
@@ -33,14 +34,14 @@ async def test_the_demo_backfill_lands_once_however_often_it_is_sent(
 ) -> None:
     command = [
         "demo",
-        *("--customers", "150", "--days", "60", "--seed", str(SEED)),
+        *("--customers", "150", "--days", "60", "--seed", str(SEED), "--until", UNTIL),
         *("--ingest-url", ingest.url, "--write-key", write_key),
         *("--url", scoring.url, "--token", ADMIN_TOKEN),
     ]
     await asyncio.to_thread(cli_main, command)
     first = capsys.readouterr()
-    end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    shape = Shape(SEED, 150, 60, end)
+    # One day for the CLI and the test, even if the run crosses midnight.
+    shape = Shape(SEED, 150, 60, datetime.fromisoformat(UNTIL).replace(tzinfo=UTC))
     events = list(history(shape))
     assert f"{len(events):,} events accepted, 0 rejected" in first.out
     assert "model: " in first.err  # refitted once the pipeline settled

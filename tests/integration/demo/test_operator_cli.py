@@ -185,6 +185,7 @@ async def test_every_bad_input_is_one_line_and_a_non_zero_exit(
     cases = {
         "unknown topic": ["dlq", "list", "nope.v1"],
         "not a number": ["demo", "--customers", "0"],
+        "not a date": ["demo", "--until", "31/01/2026"],
         "no such command": ["dlq", "drain", TOUCHPOINTS_DLQ],
         "kafka unreachable (dlq)": ["dlq", "redrive", TOUCHPOINTS_DLQ, *no_kafka],
         "kafka unreachable (topics)": ["topics", "describe", *no_kafka],
@@ -230,6 +231,7 @@ async def test_every_bad_input_is_one_line_and_a_non_zero_exit(
         assert "Traceback" not in result.stderr + result.stdout, name
     assert "unknown dead-letter topic 'nope.v1'" in results["unknown topic"].stderr
     assert "--customers: 0 is not 1 or more" in results["not a number"].stderr
+    assert "'31/01/2026' is not a date like 2026-01-31" in results["not a date"].stderr
     assert "refused the admin token" in results["wrong token (profile)"].stderr
     assert "refused the write key" in results["wrong write key"].stderr
     assert "unreachable" in results["ingest unreachable"].stderr
