@@ -207,6 +207,10 @@ class ConsumerLoop:
                 if fetched:
                     async with self._in_flight:
                         await self._process_and_commit(fetched, stop)
+                elif self._uncommitted and self._commit_due():
+                    # Idle: the last batch's offsets go to Kafka too, or a quiet group would
+                    # show lag it does not have until its next record.
+                    await self._commit_to_kafka()
         finally:
             await self._commit_to_kafka()
             await self._consumer.stop()
@@ -231,7 +235,7 @@ class ConsumerLoop:
         }
         self._uncommitted.update(done)
         self._next_offsets.update(done)
-        if time.monotonic() - self._committed_at >= self._config.kafka_commit_interval_seconds:
+        if self._commit_due():
             await self._commit_to_kafka()
         # Counted per topic, not per record: a label lookup per record shows up at volume.
         per_topic: dict[str, int] = {}
@@ -254,6 +258,9 @@ class ConsumerLoop:
                 behind[partition.topic] = behind.get(partition.topic, 0) + max(end - position, 0)
         for topic, records in behind.items():
             CONSUMER_LAG.labels(self._config.group_id, topic).set(records)
+
+    def _commit_due(self) -> bool:
+        return time.monotonic() - self._committed_at >= self._config.kafka_commit_interval_seconds
 
     async def _commit_to_kafka(self) -> None:
         owned = self._consumer.assignment()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import REGISTRY
 from sqlalchemy import Column, MetaData, String, Table, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -191,6 +192,36 @@ async def test_offsets_stored_with_the_effects_survive_a_consumer_restart(kit: K
     await kit.produce(second)
     await kit.run_until(40)
     assert sorted(kit.applied) == sorted(v.decode() for v in second)
+
+
+async def test_a_consumer_gone_quiet_commits_its_last_offsets_to_kafka_while_running(
+    kit: Kit,
+) -> None:
+    """Kafka's committed offsets are what lag monitoring reads: a group that has done all its
+    work must show no lag there while it runs, not only after its next record or its stop."""
+    loop, _ = kit.loop()
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    admin = AIOKafkaAdminClient(bootstrap_servers=kit.settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        # The second part arrives within the commit interval of the first part's commit, so
+        # its offsets are left for the commit after it; then nothing more arrives.
+        await kit.produce([f"quiet-{i}".encode() for i in range(6)])
+        await until(lambda: kit._stored_at_least(6), seconds=60)
+        await kit.produce([f"quiet-{i}".encode() for i in range(6, 12)])
+        await until(lambda: kit._stored_at_least(12), seconds=60)
+
+        async def committed_to_the_end() -> bool:
+            offsets = await admin.list_consumer_group_offsets(kit.config.group_id)
+            return sum(o.offset for o in offsets.values() if o.offset > 0) == 12
+
+        await until(committed_to_the_end, seconds=30)
+        assert not task.done()  # still running: the commit did not wait for the stop
+    finally:
+        await admin.close()
+        stop.set()
+        await task
 
 
 async def test_poison_is_dead_lettered_through_the_outbox_and_the_loop_moves_on(
