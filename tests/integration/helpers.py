@@ -38,10 +38,16 @@ class RunningService:
 
 
 def start_service(
-    service: str, settings: ServiceSettings, database_url: str | None = None, **extra: str
+    service: str,
+    settings: ServiceSettings,
+    database_url: str | None = None,
+    port: int | None = None,
+    log_file: Path | None = None,
+    **extra: str,
 ) -> RunningService:
-    """`python -m services.<service>` on a free port against the suite's Kafka and database."""
-    port = free_port()
+    """`python -m services.<service>` on `port` (a free one by default) against the suite's
+    Kafka and database; its output goes to `log_file` when one is given."""
+    port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RETAIN_")}
     env.update(
         RETAIN_ENV="local",
@@ -51,9 +57,15 @@ def start_service(
         **{f"RETAIN_{service.upper()}_PORT": str(port)},
         **extra,
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", f"services.{service}"], cwd=REPO_ROOT, env=env
-    )
+    with contextlib.ExitStack() as files:
+        output = files.enter_context(log_file.open("ab")) if log_file else None
+        process = subprocess.Popen(
+            [sys.executable, "-m", f"services.{service}"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
+        )
     running = RunningService(f"http://127.0.0.1:{port}", process)
     wait_ready(running)
     return running

@@ -214,7 +214,8 @@ async def test_a_consumer_gone_quiet_commits_its_last_offsets_to_kafka_while_run
 
         async def committed_to_the_end() -> bool:
             offsets = await admin.list_consumer_group_offsets(kit.config.group_id)
-            return sum(o.offset for o in offsets.values() if o.offset > 0) == 12
+            committed: int = sum(o.offset for o in offsets.values() if o.offset > 0)
+            return committed == 12
 
         await until(committed_to_the_end, seconds=30)
         assert not task.done()  # still running: the commit did not wait for the stop
