@@ -10,7 +10,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: install chromium sdk-test-deps run up down status demo test lint format schemas bench-ingest bench-profile bench-scoring bench-scoring-pipeline bench-dashboard bench-notify bench-demo clean help
+.PHONY: install chromium sdk-test-deps run up down status demo test lint format schemas bench-ingest bench-profile bench-scoring bench-scoring-pipeline bench-dashboard bench-notify bench-demo chaos clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -25,6 +25,7 @@ help:
 	@echo "make bench-dashboard   every analytics endpoint and the snapshot job with a million customers"
 	@echo "make bench-notify   journey decisions, SMTP delivery to Mailpit and SIGKILLs (~10 min)"
 	@echo "make bench-demo     time 'retain demo' backfilling 10,000 customers x 180 days (stack running)"
+	@echo "make chaos    the whole pipeline under SIGKILLs, restarts, rebalances, SMTP trouble and poison (~25 min)"
 	@echo "make clean   stop everything and delete local data (.retain/) and caches"
 
 $(UV):
@@ -113,6 +114,10 @@ bench-notify: install
 # Against the stack `make up` runs (it starts nothing of its own).
 bench-demo: install
 	$(VENV)/bin/python -m bench.demo.run
+
+# Every fault scenario in full; writes bench/chaos/results.md (the suite runs the short mode).
+chaos: install
+	$(VENV)/bin/python -m tests.chaos.run --report bench/chaos/results.md $(CHAOS_ARGS)
 
 clean:
 	-@test -x $(VENV)/bin/retain && $(VENV)/bin/retain down
