@@ -102,11 +102,13 @@ class _SeekOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]
         group_id: str,
         consumer: AIOKafkaConsumer,
         positions: StoredPositions,
+        resumed: Callable[[dict[TopicPartition, int]], None],
     ) -> None:
         self._in_flight = in_flight
         self._group_id = group_id
         self._consumer = consumer
         self._positions = positions
+        self._resumed = resumed
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._in_flight:
@@ -132,6 +134,7 @@ class _SeekOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]
         if not stored:
             return
         ends = await self._consumer.end_offsets(list(stored))
+        resumed: dict[TopicPartition, int] = {}
         for partition, offset in stored.items():
             end = ends.get(partition, offset)
             if offset > end:
@@ -152,6 +155,8 @@ class _SeekOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]
                 await self._positions.reset_position(partition, start)
                 offset = start
             self._consumer.seek(partition, offset)
+            resumed[partition] = offset
+        self._resumed(resumed)
 
 
 class ConsumerLoop:
@@ -194,7 +199,11 @@ class ConsumerLoop:
         self._consumer.subscribe(
             list(self._config.topics),
             listener=_SeekOnAssign(
-                self._in_flight, self._config.group_id, self._consumer, self._positions
+                self._in_flight,
+                self._config.group_id,
+                self._consumer,
+                self._positions,
+                self._resume_from,
             ),
         )
         await self._consumer.start()
@@ -208,9 +217,11 @@ class ConsumerLoop:
                     async with self._in_flight:
                         await self._process_and_commit(fetched, stop)
                 elif self._uncommitted and self._commit_due():
-                    # Idle: the last batch's offsets go to Kafka too, or a quiet group would
-                    # show lag it does not have until its next record.
+                    # Idle: the last batch's offsets (or the positions resumed from) go to
+                    # Kafka too, or a quiet group would show lag it does not have until its
+                    # next record.
                     await self._commit_to_kafka()
+                    self._report_lag(self._consumer.assignment())
         finally:
             await self._commit_to_kafka()
             await self._consumer.stop()
@@ -258,6 +269,14 @@ class ConsumerLoop:
                 behind[partition.topic] = behind.get(partition.topic, 0) + max(end - position, 0)
         for topic, records in behind.items():
             CONSUMER_LAG.labels(self._config.group_id, topic).set(records)
+
+    def _resume_from(self, positions: dict[TopicPartition, int]) -> None:
+        """Partitions just assigned resume from their stored positions. Those go to Kafka as
+        well: a process that did the work and died (or stopped while the group rebalanced)
+        may not have committed it there, and a partition with nothing new would show that
+        lag until its next record."""
+        self._uncommitted.update(positions)
+        self._next_offsets.update(positions)
 
     def _commit_due(self) -> bool:
         return time.monotonic() - self._committed_at >= self._config.kafka_commit_interval_seconds

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import REGISTRY
 from sqlalchemy import Column, MetaData, String, Table, text
@@ -219,6 +219,47 @@ async def test_a_consumer_gone_quiet_commits_its_last_offsets_to_kafka_while_run
 
         await until(committed_to_the_end, seconds=30)
         assert not task.done()  # still running: the commit did not wait for the stop
+    finally:
+        await admin.close()
+        stop.set()
+        await task
+
+
+async def test_a_new_owner_commits_the_stored_positions_the_last_owner_left_uncommitted(
+    kit: Kit,
+) -> None:
+    """The process that did the work died before committing it to Kafka (its commit is at
+    the start again, as after a SIGKILL before the first commit): the next owner resumes from
+    the stored positions and, with nothing new to read, still commits them to Kafka."""
+    await kit.produce([f"owned-{i}".encode() for i in range(9)])
+    await kit.run_until(9)
+    partitions = [TopicPartition(kit.topic, p) for p in range(3)]
+    committer = AIOKafkaConsumer(
+        bootstrap_servers=kit.settings.kafka_bootstrap_servers,
+        group_id=kit.config.group_id,
+        enable_auto_commit=False,
+    )
+    await committer.start()
+    try:
+        committer.assign(partitions)
+        await committer.commit(dict.fromkeys(partitions, 0))
+    finally:
+        await committer.stop()
+
+    loop, _ = kit.loop()
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    admin = AIOKafkaAdminClient(bootstrap_servers=kit.settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+
+        async def committed_to_the_end() -> bool:
+            offsets = await admin.list_consumer_group_offsets(kit.config.group_id)
+            committed: int = sum(o.offset for o in offsets.values() if o.offset > 0)
+            return committed == 9
+
+        await until(committed_to_the_end, seconds=30)
+        assert len(kit.applied) == 9  # nothing applied again
     finally:
         await admin.close()
         stop.set()
