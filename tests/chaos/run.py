@@ -389,6 +389,7 @@ def main() -> None:
                         "wrong": r.tally.wrong,
                         "recovery_seconds": round(r.recovery_seconds, 1),
                         "emails": r.emails,
+                        "checked": dict(r.tally.checked),
                         "problems": r.tally.problems,
                     }
                     for r in results
