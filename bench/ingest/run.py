@@ -72,7 +72,15 @@ LATENCY_TARGET_P99_MS = 25.0
 LATENCY_RATE = 1_000
 BATCH_SIZE = 100
 # Versions recorded with the results.
-INGEST_PACKAGES = ["fastapi", "uvicorn", "uvloop", "httptools", "pydantic", "aiokafka", "orjson"]
+INGEST_PACKAGES = [
+    "fastapi",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "pydantic",
+    "confluent-kafka",
+    "orjson",
+]
 # Above this, unrelated load on the machine makes a scenario's figures unreliable.
 BUSY_MACHINE_CORES = 0.2
 
@@ -336,7 +344,8 @@ def write_results(
         f"- Ingest: {args.replicas} process(es) of `python -m services.ingest` "
         "(RETAIN_ENV=local, log level WARNING, rate limit raised so it never answers 429).",
         "- Kafka: one local broker (KRaft, 512 MB heap) on the same machine; touchpoints.v1 "
-        "has 6 partitions; acks=all, idempotent producer.",
+        "has 6 partitions; ingest's producer is librdkafka's (confluent-kafka): acks=all, "
+        "idempotent, murmur2 partitioner.",
         f"- Load: the Go generator in bench/ingest/loadgen; {args.warmup}s warm-up, then "
         f"{args.duration}s measured per scenario. Throughput scenarios are closed loop "
         f"({args.single_conns} connections for single events, {args.batch_conns} for batches); "

@@ -1,38 +1,56 @@
 """Composition root of the ingest service: the one place its parts are wired together."""
 
 from contextlib import AsyncExitStack
+from functools import partial
 
 from services.ingest import sdk
 from services.ingest.api import TrackingApi, error_body, install
 from services.ingest.domain.ratelimit import RateLimiter
 from services.ingest.keys import CachedKeyLookup, WriteKeyRepository
-from services.ingest.publisher import Publisher
+from services.ingest.publisher import Publisher, producer_config
 from services.ingest.settings import IngestSettings
-from services.runtime.bootstrap import open_infrastructure
-from services.runtime.http import create_service_app, guarded_http_protocol
-from services.runtime.service import Service, run_service
+from services.runtime.bootstrap import create_missing_topics, kafka_description, open_database
+from services.runtime.db import database_reachable
+from services.runtime.http import Readiness, create_service_app, guarded_http_protocol
+from services.runtime.service import Service, run_service, wait_for
 
 SERVICE = "ingest"
 
 
+async def open_publisher(settings: IngestSettings, resources: AsyncExitStack) -> Publisher:
+    """The touchpoints' producer (librdkafka; services/ingest/publisher.py), once the cluster
+    answers it; closed, after a bounded wait for what is in flight, when `resources` close."""
+    publisher = Publisher(
+        producer_config(settings, client_id=f"retain-{SERVICE}"),
+        settings.publish_timeout_seconds,
+    )
+    await wait_for(kafka_description(settings), publisher.connect, settings.startup_timeout_seconds)
+    publisher.start()
+    resources.push_async_callback(publisher.close, settings.shutdown_grace_seconds)
+    return publisher
+
+
 async def build(settings: IngestSettings, resources: AsyncExitStack) -> Service:
-    infrastructure = await open_infrastructure(SERVICE, settings, resources)
+    engine = await open_database(SERVICE, settings, resources)
+    await create_missing_topics(SERVICE, settings)
+    publisher = await open_publisher(settings, resources)
+    readiness = Readiness(
+        {"kafka": publisher.reachable, "postgres": partial(database_reachable, engine)}
+    )
     app = create_service_app(
         SERVICE,
-        infrastructure.readiness,
+        readiness,
         title="Retain ingest",
         description=(
             "Segment-compatible HTTP Tracking API: validates, stamps and publishes touchpoints "
             "to Kafka. Existing Segment and RudderStack SDKs work unchanged."
         ),
     )
-    keys = CachedKeyLookup(
-        WriteKeyRepository(infrastructure.engine), settings.write_key_cache_seconds
-    )
+    keys = CachedKeyLookup(WriteKeyRepository(engine), settings.write_key_cache_seconds)
     api = TrackingApi(
         settings,
         keys=keys,
-        publisher=Publisher(infrastructure.producer, settings.publish_timeout_seconds),
+        publisher=publisher,
         limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
     )
     install(app, api, settings)
@@ -49,7 +67,7 @@ async def build(settings: IngestSettings, resources: AsyncExitStack) -> Service:
         body_timeout=settings.body_timeout_seconds,
         error_body=error_body,
     )
-    return Service(app=app, readiness=infrastructure.readiness, http_protocol=protocol)
+    return Service(app=app, readiness=readiness, http_protocol=protocol)
 
 
 def main() -> None:

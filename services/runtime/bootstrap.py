@@ -3,7 +3,8 @@
 A composition root calls `open_infrastructure` first: it waits for PostgreSQL and applies the
 service's migrations, creates missing topics, starts the idempotent producer, and returns them
 with the /readyz checks wired. Everything opened is registered on the caller's exit stack.
-A service that consumes topics then builds a `ConsumerKit` (docs/consumer-kit.md).
+A service that consumes topics then builds a `ConsumerKit` (docs/consumer-kit.md). A service
+with a producer of its own (ingest) takes the parts: `open_database`, `create_missing_topics`.
 """
 
 import asyncio
@@ -35,25 +36,43 @@ class Infrastructure:
     readiness: Readiness
 
 
-async def open_infrastructure(
+async def open_database(
     service: str, settings: ServiceSettings, resources: AsyncExitStack
-) -> Infrastructure:
-    timeout = settings.startup_timeout_seconds
+) -> AsyncEngine:
+    """The service's database engine, once PostgreSQL answers and its migrations are applied."""
     database = make_url(settings.database_url.get_secret_value())
     engine = create_engine(settings)
     resources.push_async_callback(engine.dispose)
     await wait_for(
         f"PostgreSQL at {database.host}:{database.port or 5432}",
         partial(run_migrations, settings, service),
-        timeout,
+        settings.startup_timeout_seconds,
     )
-    kafka = f"Kafka at {settings.kafka_bootstrap_servers}"
+    return engine
+
+
+async def create_missing_topics(service: str, settings: ServiceSettings) -> None:
+    """Create the topics that are missing, unless topics are managed elsewhere."""
     if settings.kafka_create_topics:
         await wait_for(
-            kafka, partial(ensure_topics, settings, client_id=f"retain-{service}"), timeout
+            kafka_description(settings),
+            partial(ensure_topics, settings, client_id=f"retain-{service}"),
+            settings.startup_timeout_seconds,
         )
+
+
+def kafka_description(settings: ServiceSettings) -> str:
+    """How start-up names the cluster it waits for."""
+    return f"Kafka at {settings.kafka_bootstrap_servers}"
+
+
+async def open_infrastructure(
+    service: str, settings: ServiceSettings, resources: AsyncExitStack
+) -> Infrastructure:
+    engine = await open_database(service, settings, resources)
+    await create_missing_topics(service, settings)
     producer = create_producer(settings, client_id=f"retain-{service}")
-    await wait_for(kafka, producer.start, timeout)
+    await wait_for(kafka_description(settings), producer.start, settings.startup_timeout_seconds)
     resources.push_async_callback(producer.stop)
     readiness = Readiness(
         {

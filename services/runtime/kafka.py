@@ -2,7 +2,8 @@
 
 - `create_producer`: acks=all and idempotence, so an acknowledged send is durable and a client
   retry cannot duplicate it (docs/architecture.md, rule 3); acknowledged records are counted
-  per topic (retain_produced_records_total: ingest's rate and rejects, the relays' output).
+  per topic (retain_produced_records_total: the relays' output). Ingest publishes through
+  librdkafka with the same guarantees and counts alike (services/ingest/publisher.py).
 - `ensure_topics`: creates the topics of `schemas.topics` that are missing.
 - `kafka_reachable`: the Kafka half of /readyz.
 The consumer loop lives in `services.runtime.consumer`.
@@ -15,7 +16,6 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.producer.message_accumulator import BatchBuilder
 
 from schemas.topics import TOPICS, TopicSpec
 from services.runtime.metrics import PRODUCED_RECORDS
@@ -37,16 +37,6 @@ class _CountingProducer(AIOKafkaProducer):  # type: ignore[misc]
     async def send(self, topic: str, *args: Any, **kwargs: Any) -> "asyncio.Future[Any]":
         acknowledged: asyncio.Future[Any] = await super().send(topic, *args, **kwargs)
         _count_when_acknowledged(acknowledged, topic, lambda: 1)
-        return acknowledged
-
-    async def send_batch(
-        self, batch: BatchBuilder, topic: str, *, partition: int
-    ) -> "asyncio.Future[Any]":
-        acknowledged: asyncio.Future[Any] = await super().send_batch(
-            batch, topic, partition=partition
-        )
-        # Counted once acknowledged: a batch still takes records after send_batch returns.
-        _count_when_acknowledged(acknowledged, topic, batch.record_count)
         return acknowledged
 
 
