@@ -2,13 +2,14 @@
 
 import base64
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+from pydantic import ValidationError
 
 from schemas import OrderCompletedEvent, Touchpoint, corrected_timestamp, parse_event, stamp
 from schemas.catalog import PAYLOADS
@@ -147,6 +148,41 @@ def test_customer_key_is_user_id_else_anonymous_id() -> None:
     assert stamp(parse_event(anonymous), received_at=RECEIVED, source_id="s").customer_key == (
         "anon-1"
     )
+
+
+def _validated_touchpoint(touchpoint: Touchpoint) -> Touchpoint:
+    """What validating `stamp`'s fields gives, as stamp did before it trusted them."""
+    return Touchpoint(**{name: getattr(touchpoint, name) for name in Touchpoint.model_fields})
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        RAW,
+        {**RAW, "messageId": "client-1"},
+        {k: v for k, v in RAW.items() if k not in ("userId", "sentAt", "originalTimestamp")},
+        {"type": "page", "anonymousId": "a", "name": "Home", "properties": {"path": "/"}},
+        {"type": "identify", "userId": 7, "traits": {"email": "a@b.example"}},
+        {"type": "alias", "userId": "u-2", "previousId": "a-1"},
+    ],
+)
+def test_stamp_gives_what_validating_its_fields_gives(raw: dict[str, Any]) -> None:
+    touchpoint = stamp(parse_event(raw), received_at=RECEIVED, source_id="src_1")
+    validated = _validated_touchpoint(touchpoint)
+    assert touchpoint == validated
+    assert touchpoint.model_fields_set == validated.model_fields_set
+    assert touchpoint.to_json() == validated.to_json()
+    assert touchpoint.model_dump_json() == validated.model_dump_json()
+    assert Touchpoint.from_json(touchpoint.to_json()).model_dump() == validated.model_dump()
+
+
+def test_stamp_validates_server_fields_not_in_the_contracts_form() -> None:
+    in_paris = RECEIVED.astimezone(timezone(timedelta(hours=2)))
+    touchpoint = stamp(parse_event(RAW), received_at=in_paris, source_id="src_1")
+    assert touchpoint.received_at.tzinfo is UTC
+    assert touchpoint.received_at == RECEIVED
+    with pytest.raises(ValidationError):
+        stamp(parse_event(RAW), received_at=RECEIVED, source_id="")
 
 
 def test_touchpoint_round_trips_through_json() -> None:
