@@ -38,7 +38,7 @@ from services.ingest.api import TrackingApi, install
 from services.ingest.domain.keys import Source
 from services.ingest.domain.ratelimit import RateLimiter
 from services.ingest.keys import CachedKeyLookup
-from services.ingest.main import open_publisher
+from services.ingest.main import open_publisher, tune_garbage_collection
 from services.ingest.settings import IngestSettings
 from services.runtime.http import Readiness, create_service_app
 from services.runtime.settings import Environment
@@ -240,6 +240,8 @@ async def measure(args: argparse.Namespace) -> None:
     keys = CachedKeyLookup(_Keys(), 3600)
     api = TrackingApi(settings, keys=keys, publisher=publisher, limiter=RateLimiter(1e9, 10**9))
     install(app, api, settings)
+    if not args.default_gc:
+        tune_garbage_collection()
     auth = "Basic " + __import__("base64").b64encode(f"{WRITE_KEY}:".encode()).decode()
     headers = [
         (b"host", b"127.0.0.1:8080"),
@@ -301,6 +303,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000, help="requests per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="print a cProfile summary")
+    parser.add_argument(
+        "--default-gc", action="store_true", help="leave the garbage collector as Python sets it"
+    )
     args = parser.parse_args()
     try:
         import uvloop

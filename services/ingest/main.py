@@ -1,5 +1,6 @@
 """Composition root of the ingest service: the one place its parts are wired together."""
 
+import gc
 from contextlib import AsyncExitStack
 from functools import partial
 
@@ -15,6 +16,25 @@ from services.runtime.http import Readiness, create_service_app, guarded_http_pr
 from services.runtime.service import Service, run_service, wait_for
 
 SERVICE = "ingest"
+# Allocations (less deallocations) between two collections of the youngest generation; Python's
+# default is 700. A request's objects (its parsed body, events and touchpoints) die with it.
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def tune_garbage_collection() -> None:
+    """Keep the collector off what start-up built, and off what requests free by themselves.
+
+    What exists once the service is built (modules, models, validators, routes: about 140,000
+    objects) lives as long as the process, yet every full collection walked all of it again; and
+    with Python's default threshold the collector ran every few events, mostly finding objects
+    a request was still using. Frozen, and with a larger young generation: ingest's CPU per event
+    of a 100-event batch fell by a fifth (bench/ingest/inprocess.py). Cyclic garbage is still
+    collected, only less often.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, oldest)
 
 
 async def open_publisher(settings: IngestSettings, resources: AsyncExitStack) -> Publisher:
@@ -67,6 +87,7 @@ async def build(settings: IngestSettings, resources: AsyncExitStack) -> Service:
         body_timeout=settings.body_timeout_seconds,
         error_body=error_body,
     )
+    tune_garbage_collection()
     return Service(app=app, readiness=readiness, http_protocol=protocol)
 
 
