@@ -1,5 +1,7 @@
-"""Broker down: ingest answers 503 with Retry-After instead of dropping events silently."""
+"""Broker down: ingest answers 503 with Retry-After instead of dropping events silently, and
+/readyz says Kafka is unreachable, so a load balancer sends traffic elsewhere."""
 
+import asyncio
 import base64
 import uuid
 from collections.abc import Awaitable, Callable
@@ -52,9 +54,24 @@ async def _refuses_while_down(
             before = await client.post(f"{url}/v1/track", json=event, headers=auth)
             broker.stop()
             during = await client.post(f"{url}/v1/track", json=event, headers=auth)
+            readiness = await _readiness_once_kafka_is_unreachable(client, url)
         assert before.status_code == 200
         assert during.status_code == 503
         assert during.headers["Retry-After"] == "5"
         assert "retry" in during.json()["message"]
+        assert readiness.status_code == 503
+        assert readiness.json()["checks"]["kafka"] == "unreachable"
     finally:
         ingest.stop()
+
+
+async def _readiness_once_kafka_is_unreachable(
+    client: httpx.AsyncClient, url: str
+) -> httpx.Response:
+    """/readyz once its cached answer (from before the outage) has expired."""
+    for _ in range(60):
+        answer = await client.get(f"{url}/readyz")
+        if answer.json()["checks"].get("kafka") != "ok":
+            return answer
+        await asyncio.sleep(0.5)
+    return answer
