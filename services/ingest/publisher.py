@@ -1,8 +1,8 @@
 """Publishing touchpoints and rejections; success only once the broker acknowledged them all.
 
-Ingest publishes through librdkafka (confluent-kafka), which partitions, batches and sends in C:
-aiokafka's pure-Python partitioner, record batches and sender cost more per event than
-validating it (bench/ingest/results.md). The guarantees are those of every Retain producer
+Ingest publishes through librdkafka (confluent-kafka), which partitions, batches and sends in C
+threads, where aiokafka did it in Python on the event loop: less of ingest's CPU per event
+(bench/ingest/results.md). The guarantees are those of every Retain producer
 (services/runtime/kafka.py): idempotent, acks=all, a key on the partition murmur2 gives it (the
 Java client's and aiokafka's default partitioner: the same key, the same partition), a
 partition's records in the order they were produced.
@@ -13,7 +13,8 @@ and then when idle (librdkafka's errors and logs come the same way). Not from a 
 own: the client takes the GIL once per reported record, and a thread doing that beside a busy
 event loop waits for the GIL each time. A request is answered only once every one of its records
 is acknowledged, else BrokerUnavailableError (503 with Retry-After): a record the broker refused,
-or no acknowledgement within the publish timeout.
+the producer's queue full, or no acknowledgement within the publish timeout. TLS: librdkafka
+(OpenSSL built in) looks for the system's CA certificates in the usual places.
 """
 
 import asyncio
