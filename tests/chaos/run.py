@@ -87,22 +87,16 @@ def kills(service: str, times: int = 3) -> Inject:
     return inject
 
 
-async def broker_restart(
-    stack: ChaosStack, faults: Faults, seconds: float
-) -> list[tuple[str, str]]:
-    await asyncio.sleep(seconds * 0.35)
-    await stack.restart_broker(down_for=5)
-    faults.add("broker restart")
-    return []
+def restart(server: str) -> Inject:
+    """The broker or PostgreSQL stopped, down for 5 s, then started on the same data."""
 
+    async def inject(stack: ChaosStack, faults: Faults, seconds: float) -> list[tuple[str, str]]:
+        await asyncio.sleep(seconds * 0.35)
+        await stack.restart(server, down_for=5)
+        faults.add(f"{server} restart")
+        return []
 
-async def postgres_restart(
-    stack: ChaosStack, faults: Faults, seconds: float
-) -> list[tuple[str, str]]:
-    await asyncio.sleep(seconds * 0.35)
-    await stack.restart_postgres(down_for=5)
-    faults.add("PostgreSQL restart")
-    return []
+    return inject
 
 
 async def rebalances(stack: ChaosStack, faults: Faults, seconds: float) -> list[tuple[str, str]]:
@@ -143,8 +137,8 @@ def mixed(stack: ChaosStack, faults: Faults, seconds: float) -> Awaitable[list[t
     """Everything at once: each kind of fault at its own random moments."""
     parts: list[Inject] = [
         *(kills(service, times=2) for service in ("ingest", "profile", "scoring", "notify")),
-        broker_restart,
-        postgres_restart,
+        restart("broker"),
+        restart("PostgreSQL"),
         rebalances,
         smtp_trouble,
         poison,
@@ -162,8 +156,8 @@ SCENARIOS: dict[str, Inject] = {
     "SIGKILL profile": kills("profile"),
     "SIGKILL scoring": kills("scoring"),
     "SIGKILL notify": kills("notify"),
-    "broker restart": broker_restart,
-    "PostgreSQL restart": postgres_restart,
+    "broker restart": restart("broker"),
+    "PostgreSQL restart": restart("PostgreSQL"),
     "rebalance 1->3->1": rebalances,
     "SMTP slow, then failing": smtp_trouble,
     "poison messages": poison,

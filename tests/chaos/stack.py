@@ -205,15 +205,12 @@ class ChaosStack:
                 if instance.running is not None:
                     await asyncio.to_thread(instance.running.stop)
 
-    async def restart_broker(self, down_for: float) -> None:
-        await asyncio.to_thread(self.kafka.stop)
+    async def restart(self, server: str, down_for: float) -> None:
+        """Stop the broker (SIGTERM) or PostgreSQL (fast shutdown), wait, start it again."""
+        target: LocalKafka | LocalPostgres = self.kafka if server == "broker" else self.postgres
+        await asyncio.to_thread(target.stop)
         await asyncio.sleep(down_for)
-        await asyncio.to_thread(self.kafka.start)
-
-    async def restart_postgres(self, down_for: float) -> None:
-        await asyncio.to_thread(self.postgres.stop)
-        await asyncio.sleep(down_for)
-        await asyncio.to_thread(self.postgres.start)
+        await asyncio.to_thread(target.start)
 
     def smtp_mode(self, mode: Mode, delay: float = 2.0) -> None:
         self.smtp.set(mode, delay)

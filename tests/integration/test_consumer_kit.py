@@ -126,6 +126,16 @@ class Kit:
                 self.topic, key=key or f"k{i % 5}".encode(), value=value
             )
 
+    async def committed_to_kafka(self) -> int:
+        """The offsets the group has committed to Kafka (what lag monitoring reads), summed."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers)
+        await admin.start()
+        try:
+            offsets = await admin.list_consumer_group_offsets(self.config.group_id)
+        finally:
+            await admin.close()
+        return sum(o.offset for o in offsets.values() if o.offset > 0)
+
     async def relay_once(self) -> None:
         relay = OutboxRelay(self.engine, self.producer, self.outbox, asyncio.Event())
         while (await relay.publish_once()).published:
@@ -167,6 +177,10 @@ async def until(check: Callable[[], Awaitable[bool]], *, seconds: float) -> None
             await asyncio.sleep(0.05)
 
 
+async def _equals(value: Awaitable[int], expected: int) -> bool:
+    return await value == expected
+
+
 async def _parked_reported(relay: OutboxRelay) -> bool:
     return "parked" in (await relay.readiness()).detail
 
@@ -202,8 +216,6 @@ async def test_a_consumer_gone_quiet_commits_its_last_offsets_to_kafka_while_run
     loop, _ = kit.loop()
     stop = asyncio.Event()
     task = asyncio.create_task(loop.run(stop))
-    admin = AIOKafkaAdminClient(bootstrap_servers=kit.settings.kafka_bootstrap_servers)
-    await admin.start()
     try:
         # The second part arrives within the commit interval of the first part's commit, so
         # its offsets are left for the commit after it; then nothing more arrives.
@@ -211,16 +223,9 @@ async def test_a_consumer_gone_quiet_commits_its_last_offsets_to_kafka_while_run
         await until(lambda: kit._stored_at_least(6), seconds=60)
         await kit.produce([f"quiet-{i}".encode() for i in range(6, 12)])
         await until(lambda: kit._stored_at_least(12), seconds=60)
-
-        async def committed_to_the_end() -> bool:
-            offsets = await admin.list_consumer_group_offsets(kit.config.group_id)
-            committed: int = sum(o.offset for o in offsets.values() if o.offset > 0)
-            return committed == 12
-
-        await until(committed_to_the_end, seconds=30)
+        await until(lambda: _equals(kit.committed_to_kafka(), 12), seconds=30)
         assert not task.done()  # still running: the commit did not wait for the stop
     finally:
-        await admin.close()
         stop.set()
         await task
 
@@ -249,19 +254,10 @@ async def test_a_new_owner_commits_the_stored_positions_the_last_owner_left_unco
     loop, _ = kit.loop()
     stop = asyncio.Event()
     task = asyncio.create_task(loop.run(stop))
-    admin = AIOKafkaAdminClient(bootstrap_servers=kit.settings.kafka_bootstrap_servers)
-    await admin.start()
     try:
-
-        async def committed_to_the_end() -> bool:
-            offsets = await admin.list_consumer_group_offsets(kit.config.group_id)
-            committed: int = sum(o.offset for o in offsets.values() if o.offset > 0)
-            return committed == 9
-
-        await until(committed_to_the_end, seconds=30)
+        await until(lambda: _equals(kit.committed_to_kafka(), 9), seconds=30)
         assert len(kit.applied) == 9  # nothing applied again
     finally:
-        await admin.close()
         stop.set()
         await task
 
