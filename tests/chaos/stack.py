@@ -45,7 +45,7 @@ from services.ingest.keys import WriteKeyRepository
 from services.runtime.db import run_migrations
 from services.runtime.settings import Environment, ServiceSettings
 from tests.chaos.smtp_proxy import Mode, SmtpProxy
-from tests.integration.helpers import RunningService, start_service
+from tests.integration.helpers import RunningService, launch_service
 
 SERVICES = ("ingest", "profile", "scoring", "notify")
 # Each input topic, its dead-letter topic and the consumer groups that read it.
@@ -173,13 +173,12 @@ class ChaosStack:
         if instance.service == "notify":
             extra |= {"RETAIN_SMTP_HOST": "127.0.0.1", "RETAIN_SMTP_PORT": str(self.smtp.port)}
         instance.running = await asyncio.to_thread(
-            start_service,
+            launch_service,
             instance.service,
             self.settings,
-            None,
-            instance.port,
-            self.log_dir / f"{instance.service}-{instance.port}.log",
-            **extra,
+            extra,
+            port=instance.port,
+            log_file=self.log_dir / f"{instance.service}-{instance.port}.log",
         )
 
     async def kill(self, service: str) -> None:

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,15 +38,22 @@ class RunningService:
 
 
 def start_service(
+    service: str, settings: ServiceSettings, database_url: str | None = None, **extra: str
+) -> RunningService:
+    """`python -m services.<service>` on a free port against the suite's Kafka and database."""
+    return launch_service(service, settings, extra, database_url=database_url)
+
+
+def launch_service(
     service: str,
     settings: ServiceSettings,
+    extra_env: Mapping[str, str],
+    *,
     database_url: str | None = None,
     port: int | None = None,
     log_file: Path | None = None,
-    **extra: str,
 ) -> RunningService:
-    """`python -m services.<service>` on `port` (a free one by default) against the suite's
-    Kafka and database; its output goes to `log_file` when one is given."""
+    """`start_service` on a given port (a free one by default), its output to `log_file`."""
     port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RETAIN_")}
     env.update(
@@ -55,7 +62,7 @@ def start_service(
         RETAIN_DATABASE_URL=database_url or settings.database_url.get_secret_value(),
         RETAIN_ADMIN_TOKEN=ADMIN_TOKEN,
         **{f"RETAIN_{service.upper()}_PORT": str(port)},
-        **extra,
+        **extra_env,
     )
     with contextlib.ExitStack() as files:
         output = files.enter_context(log_file.open("ab")) if log_file else None
