@@ -38,9 +38,11 @@ class DashboardSessions:
         if not cookie or self._key is None:
             return False
         expires, _, signature = cookie.partition(".")
-        if not expires.isdigit() or len(expires) > 12:
+        # ASCII digits only: str.isdigit() also admits "²", which int() refuses; and the
+        # signature is compared as bytes, since compare_digest refuses non-ASCII text.
+        if not (expires.isascii() and expires.isdigit()) or len(expires) > 12:
             return False
-        if not hmac.compare_digest(signature, self._sign(int(expires))):
+        if not hmac.compare_digest(signature.encode(), self._sign(int(expires)).encode()):
             return False
         return now.timestamp() < int(expires)
 

@@ -30,6 +30,14 @@ def test_a_tampered_or_foreign_cookie_is_refused() -> None:
     assert not rotated.valid(cookie, NOW)
 
 
+def test_a_cookie_with_characters_outside_ascii_is_refused_not_an_error() -> None:
+    # A browser or a client may send any byte in a cookie; the server reads it as Latin-1.
+    sessions = DashboardSessions(TOKEN, timedelta(hours=12))
+    expires, _, signature = sessions.issue(NOW).partition(".")
+    for junk in (f"{expires}.{signature[:-1]}\u00e9", f"\u00b2.{signature}", f"{expires}\u00b2.x"):
+        assert not sessions.valid(junk, NOW)
+
+
 def test_only_the_admin_token_matches_and_without_one_nothing_does() -> None:
     sessions = DashboardSessions(TOKEN, timedelta(hours=1))
     assert sessions.token_matches(TOKEN)
