@@ -4,7 +4,6 @@ Pure: the caller passes the source, `received_at` and the limits; nothing is pub
 """
 
 import base64
-import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,7 +43,10 @@ def basic_write_key(authorization: str | None) -> str | None:
         )
     try:
         decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    # Bad base64 (binascii.Error), a username that is not UTF-8 (UnicodeDecodeError) and text
+    # with a character outside ASCII, which b64decode refuses (a header is read as Latin-1, so
+    # a client can send any byte): each a ValueError.
+    except ValueError:
         raise CredentialError(
             "Authorization header: Basic credentials must be the base64 encoding of "
             "'<writeKey>:' (UTF-8)"

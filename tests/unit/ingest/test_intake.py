@@ -42,6 +42,7 @@ def test_write_key_from_basic_auth_or_body() -> None:
     [
         ("Basic !!!", "base64"),
         ("Basic " + base64.b64encode(b"\xff\xfe:").decode(), "base64"),
+        ("Basic \u00e9\u00e9", "base64"),  # the bytes 0xE9 0xE9, read as Latin-1
         ("Basic", "missing"),
         ("Basic   ", "missing"),
         (_basic(""), "username"),
