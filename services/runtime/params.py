@@ -29,6 +29,17 @@ length limit there keeps its own error ("string_too_long").
 """
 
 
+def invalid_parameter(
+    name: str, message: str, value: object, *, location: str = "query", kind: str = "value_error"
+) -> RequestValidationError:
+    """The 422 FastAPI answers for a parameter it cannot parse, for a rule the handler checks
+    itself (one parameter against another, say): `detail` lists the error with its `loc`, as the
+    OpenAPI document declares every 422."""
+    return RequestValidationError(
+        [{"type": kind, "loc": (location, name), "msg": message, "input": str(value)}]
+    )
+
+
 DbDatetime = UtcDatetime
 """An aware UTC datetime in UtcDatetime's range (which also refuses values that would
 overflow on the way to UTC)."""

@@ -12,9 +12,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from schemas._types import EARLIEST, LATEST
+from services.runtime.params import invalid_parameter
 from services.scoring.analytics_store import AnalyticsStore
 from services.scoring.domain.analytics.figures import DateRange, FigureTrend
 from services.scoring.domain.analytics.overview import OVERVIEW, overview
@@ -27,31 +30,45 @@ from services.scoring.domain.analytics.segments import (
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 3660
+# The days a range may name: those of every date Retain stores, so that no arithmetic on them
+# (the default start, the previous period) leaves what a date can hold.
+FIRST_DAY = EARLIEST.date()
+LAST_DAY = LATEST.date() - timedelta(days=1)
 
 
-class JsonAnswer(Response):
+class JsonAnswer(JSONResponse):
     """An answer's JSON, written by orjson from the route's dict as it is. FastAPI's own
     encoder walks every value in Python: for a year of daily series, over a hundred times
-    slower than the whole query."""
-
-    media_type = "application/json"
+    slower than the whole query. A JSONResponse, so the OpenAPI document says JSON."""
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
 
 
 CurrencyCode = Annotated[str | None, Query(pattern=r"^[A-Z]{3}$", description="ISO 4217")]
-Start = Annotated[date | None, Query(description="First day (default: end - 29 days)")]
-End = Annotated[date | None, Query(description="Last day, included (default: today)")]
+_DAYS = f"between {FIRST_DAY} and {LAST_DAY}"
+Start = Annotated[
+    date | None,
+    Query(ge=FIRST_DAY, le=LAST_DAY, description=f"First day, {_DAYS} (default: end - 29 days)"),
+]
+End = Annotated[
+    date | None,
+    Query(ge=FIRST_DAY, le=LAST_DAY, description=f"Last day, included, {_DAYS} (default: today)"),
+]
 
 
 def period_of(start: date | None, end: date | None) -> DateRange:
+    """The range asked for; a 422 naming `start` if it cannot be one."""
     end = end or datetime.now(UTC).date()
     start = start or end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
-        raise HTTPException(422, f"start ({start}) must not be after end ({end})")
+        raise invalid_parameter("start", f"start ({start}) must not be after end ({end})", start)
     if (end - start).days >= MAX_DAYS:
-        raise HTTPException(422, f"the range from start to end may cover at most {MAX_DAYS} days")
+        raise invalid_parameter(
+            "start",
+            f"the range from start ({start}) to end ({end}) may cover at most {MAX_DAYS} days",
+            start,
+        )
     return DateRange(start, end)
 
 

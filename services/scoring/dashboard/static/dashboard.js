@@ -36,10 +36,23 @@ async function getJson(path, params, method = "GET") {
   }
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
-    const detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
-    throw new Error(`${response.status}: ${detail || response.statusText}`);
+    throw new Error(`${response.status}: ${describeDetail(body.detail) || response.statusText}`);
   }
   return body;
+}
+
+// An error answer's `detail`: a message, or (422) the list of the parameters refused, each
+// with its message, which names the parameter or is given its name.
+function describeDetail(detail) {
+  if (typeof detail === "string" || detail === undefined) return detail;
+  if (!Array.isArray(detail)) return JSON.stringify(detail);
+  return detail
+    .map((error) => {
+      const name = Array.isArray(error.loc) ? String(error.loc[error.loc.length - 1]) : "";
+      const message = String(error.msg ?? "");
+      return name && !message.startsWith(name) ? `${name}: ${message}` : message;
+    })
+    .join("; ");
 }
 
 function formatValue(figure, value, currency) {
