@@ -1,16 +1,16 @@
 """The scoring admin API (admin token only): a customer's scores, the model, refits."""
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from schemas._types import MAX_MONEY, Currency, Money
-from services.runtime.params import NulFree
+from schemas._types import EARLIEST, MAX_MONEY, Currency, Money
+from services.runtime.params import NulFree, invalid_parameter
 from services.scoring.domain.channels import ChannelFigures, Spend, acquired, channel_figures
 from services.scoring.refit_job import RefitBusyError, RefitJob
 from services.scoring.store import PostgresScoringStore, StoredModel, model_to_json
@@ -153,7 +153,22 @@ def scoring_router(engine: AsyncEngine, refits: RefitJob, admin: Any) -> APIRout
         summary="Refit now (optionally as of a past date, for backtests), then rescore everyone",
         responses={409: {"model": ErrorMessage, "description": "Another refit is running"}},
     )
-    async def refit(as_of: date | None = None) -> dict[str, Any]:
+    async def refit(
+        as_of: Annotated[
+            date | None,
+            Query(
+                ge=EARLIEST.date(),
+                description=f"The day the observation ends: from {EARLIEST.date()} to today "
+                "(default: today)",
+            ),
+        ] = None,
+    ) -> dict[str, Any]:
+        today = datetime.now(UTC).date()
+        if as_of is not None and as_of > today:
+            # The model of a day to come would score everyone as silent until then.
+            raise invalid_parameter(
+                "as_of", f"as_of ({as_of}) must not be after today ({today})", as_of
+            )
         try:
             stored = await refits.run_once(as_of)
         except RefitBusyError as busy:

@@ -4,7 +4,7 @@ spend table keeps are each a 422 naming the parameter, in the shape the OpenAPI 
 declares for every 422 (never a 500, never a bare string)."""
 
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 import httpx
@@ -103,3 +103,20 @@ async def test_every_analytics_answer_is_documented_as_json(client: httpx.AsyncC
         for operation in operations.values():
             answer = operation["responses"]["200"]["content"]["application/json"]
             assert answer["schema"] != {"type": "string"}, path
+
+
+@pytest.mark.parametrize(
+    "as_of",
+    [
+        "1969-12-31",
+        "0001-01-01",
+        "9999-12-31",
+        (datetime.now(UTC).date() + timedelta(days=2)).isoformat(),
+    ],
+)
+async def test_a_refit_as_of_a_day_outside_1970_to_today_is_a_422_naming_as_of(
+    client: httpx.AsyncClient, refits: StandInRefits, as_of: str
+) -> None:
+    answer = await client.post("/v1/refit", params={"as_of": as_of})
+    assert _refused_by_name(answer) == [["query", "as_of"]]
+    assert refits.asked == []
