@@ -11,7 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas._types import EARLIEST, MAX_MONEY, Currency, Money
 from services.runtime.params import NulFree, invalid_parameter
-from services.scoring.domain.channels import ChannelFigures, Spend, acquired, channel_figures
+from services.scoring.domain.channels import (
+    SPEND_DECIMAL_PLACES,
+    ChannelFigures,
+    Spend,
+    acquired,
+    channel_figures,
+)
 from services.scoring.refit_job import RefitBusyError, RefitJob
 from services.scoring.store import PostgresScoringStore, StoredModel, model_to_json
 
@@ -26,7 +32,7 @@ class SpendIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    amount: Annotated[Money, Field(ge=0, le=MAX_MONEY)]
+    amount: Annotated[Money, Field(ge=0, le=MAX_MONEY, decimal_places=SPEND_DECIMAL_PLACES)]
     currency: Currency
     campaign: Annotated[str | None, Field(max_length=256), NulFree] = Field(
         default=None, description="Absent: the whole channel's spend."

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from schemas._types import MAX_MONEY
+from services.scoring.domain.channels import SPEND_DECIMAL_PLACES, decimal_places
 
 CHANNELS = frozenset(
     {"direct", "search", "paid_search", "social", "email", "referral", "affiliate", "other"}
@@ -60,6 +61,12 @@ def parse_spend(text: str) -> list[SpendRow]:
             problems.append(
                 f"line {line}: amount {record.get('amount')!r} is not a number from 0 to "
                 f"{MAX_MONEY:,}"
+            )
+            continue
+        if decimal_places(amount) > SPEND_DECIMAL_PLACES:
+            problems.append(
+                f"line {line}: amount {record.get('amount')!r} has more than "
+                f"{SPEND_DECIMAL_PLACES} decimal places"
             )
             continue
         rows.append(SpendRow(channel, month, amount, currency, campaign))

@@ -46,6 +46,22 @@ class Acquired:
     customers: int = 1
 
 
+# What scoring.spend keeps of an amount (numeric(20, 4)): an amount finer than this is refused,
+# not rounded without a word (and an exponent as small as 1E-999999999 would not reach the
+# database at all).
+SPEND_DECIMAL_PLACES = 4
+
+
+def decimal_places(amount: Decimal) -> int:
+    """The digits of a finite `amount` after the decimal point, trailing zeros not counted
+    ("1.50" has one), as the API's validation counts them."""
+    if not amount:
+        return 0
+    _, digits, exponent = amount.as_tuple()
+    text = "".join(map(str, digits))
+    return max(0, -int(exponent) - (len(text) - len(text.rstrip("0"))))
+
+
 @dataclass(frozen=True, slots=True)
 class Spend:
     channel: str

@@ -120,3 +120,12 @@ async def test_a_refit_as_of_a_day_outside_1970_to_today_is_a_422_naming_as_of(
     answer = await client.post("/v1/refit", params={"as_of": as_of})
     assert _refused_by_name(answer) == [["query", "as_of"]]
     assert refits.asked == []
+
+
+@pytest.mark.parametrize("amount", ["1E-999999999", "0.00001", "12.34567"])
+async def test_an_amount_finer_than_the_spend_table_keeps_is_a_422_naming_it(
+    client: httpx.AsyncClient, amount: str
+) -> None:
+    # 1E-999999999 reached the database, which could not take it: a 500.
+    answer = await client.put("/v1/spend/email/2026-01", json={"amount": amount, "currency": "EUR"})
+    assert _refused_by_name(answer) == [["body", "amount"]]

@@ -32,3 +32,17 @@ def test_every_problem_is_named_and_nothing_is_taken() -> None:
 def test_a_missing_column_is_named() -> None:
     with pytest.raises(SpendFileError, match="missing column"):
         parse_spend("channel,month,amount\nemail,2026-01,5\n")
+
+
+def test_an_amount_finer_than_four_decimal_places_is_named_as_the_api_would_refuse_it() -> None:
+    with pytest.raises(SpendFileError) as refused:
+        parse_spend(
+            "channel,month,amount,currency\n"
+            "email,2026-01,0.00001,EUR\n"
+            "email,2026-02,1E-999999999,EUR\n"
+            "email,2026-03,12.50000,EUR\n"  # trailing zeros do not count
+        )
+    message = str(refused.value)
+    assert "line 2: amount '0.00001' has more than 4 decimal places" in message
+    assert "line 3: amount '1E-999999999' has more than 4 decimal places" in message
+    assert "line 4" not in message
