@@ -206,7 +206,24 @@ def notify_router(
         responses={
             404: {"model": ErrorMessage, "description": "No such template, or no such customer"},
             409: {"model": ErrorMessage, "description": "The address is suppressed"},
-            422: {"model": ErrorMessage, "description": "Not rendered, or the address refused"},
+            # FastAPI's own 422 (a body it cannot validate) lists the errors; the test send's
+            # own refusals are a message. Both are declared, or a client of this document
+            # would take one of them for a broken answer.
+            422: {
+                "description": "The body is invalid (`detail` lists each field and why), or "
+                "the template did not render or the SMTP server refused the address (`detail` "
+                "says which)",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "anyOf": [
+                                {"$ref": "#/components/schemas/HTTPValidationError"},
+                                {"$ref": "#/components/schemas/ErrorMessage"},
+                            ]
+                        }
+                    }
+                },
+            },
             502: {"model": ErrorMessage, "description": "The SMTP server did not take it"},
         },
     )
