@@ -3,7 +3,9 @@ and a guarded HTTP protocol for services that face untrusted clients (request-he
 read timeouts)."""
 
 import asyncio
+import json
 import logging
+import math
 import re
 import time
 import uuid
@@ -13,7 +15,9 @@ from typing import Any, ClassVar, cast
 
 import httptools
 import orjson
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
@@ -104,10 +108,36 @@ class Readiness:
         return all(result.ok for result in results_by_name.values()), status
 
 
+def _echoable(value: Any) -> Any:
+    """`value` as JSON can hold it: a number JSON cannot write (NaN, Infinity) as its text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _echoable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_echoable(item) for item in value]
+    return value
+
+
+async def validation_failed(request: Request, error: Exception) -> Response:
+    """FastAPI's answer to a request it cannot validate (422, `detail` the list of errors, each
+    with the input it refused), written so that any input can be echoed. FastAPI's own writer
+    fails, answering 500 instead, on a body that is not UTF-8 (sent with another content type,
+    it is the input) or on a number JSON cannot write (Python's JSON reader takes NaN and
+    1e999, which is Infinity)."""
+    assert isinstance(error, RequestValidationError)  # the exception it is registered for
+    errors = jsonable_encoder(
+        error.errors(), custom_encoder={bytes: lambda raw: raw.decode("utf-8", "replace")}
+    )
+    body = json.dumps({"detail": _echoable(errors)}, allow_nan=False, ensure_ascii=False)
+    return Response(body.encode(), status_code=422, media_type="application/json")
+
+
 def create_service_app(
     service: str, readiness: Readiness, *, title: str, description: str, version: str = "1"
 ) -> FastAPI:
     app = FastAPI(title=title, description=description, version=version)
+    app.add_exception_handler(RequestValidationError, validation_failed)
     app.add_middleware(HttpMetricsMiddleware, service=service)
     app.add_middleware(RequestIdMiddleware)  # outermost: every line a request logs has its id
 

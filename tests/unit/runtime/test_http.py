@@ -2,9 +2,11 @@ import asyncio
 import json
 import logging
 import re
+from typing import Annotated
 
 import httpx
 import pytest
+from pydantic import BaseModel, Field
 
 from services.runtime.http import Readiness, create_service_app
 from services.runtime.logs import configure_logging
@@ -91,3 +93,38 @@ async def test_every_request_has_an_id_answered_and_logged(
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     [inside] = [line for line in lines if line["message"] == "inside"]
     assert inside["request_id"] == made.headers["x-request-id"]
+
+
+async def test_a_refused_input_is_echoed_whatever_it_is_never_a_500() -> None:
+    # FastAPI's own 422 failed to write a body that is not UTF-8 (sent as text/plain, it is
+    # the input refused) and the numbers Python's JSON reader takes that JSON has no word for.
+    app = create_service_app("test", Readiness({}), title="t", description="d")
+
+    class Switch(BaseModel):
+        enabled: bool
+        ratio: Annotated[float, Field(le=1)] = 0
+
+    @app.put("/switch")
+    async def switch(body: Switch) -> dict[str, bool]:
+        return {"enabled": body.enabled}
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        not_utf8 = await client.put(
+            "/switch", content=b"\xff\xfe", headers={"content-type": "text/plain"}
+        )
+        nan = await client.put(
+            "/switch", content=b'{"enabled": NaN}', headers={"content-type": "application/json"}
+        )
+        infinite = await client.put(
+            "/switch",
+            content=b'{"enabled": true, "ratio": 1e999}',
+            headers={"content-type": "application/json"},
+        )
+    assert not_utf8.status_code == 422, not_utf8.text
+    assert not_utf8.json()["detail"][0]["loc"] == ["body"]
+    assert nan.status_code == 422, nan.text
+    assert nan.json()["detail"][0]["loc"] == ["body", "enabled"]
+    assert nan.json()["detail"][0]["input"] == "nan"
+    assert infinite.status_code == 422, infinite.text
+    assert infinite.json()["detail"][0]["loc"] == ["body", "ratio"]
