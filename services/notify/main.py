@@ -26,6 +26,7 @@ from services.notify.test_send import SUBJECT_PREFIX, TestSends
 from services.notify.tracking import tracking_router
 from services.notify.wakeups import WakeUps
 from services.runtime.auth import admin_required
+from services.runtime.bodies import MAX_BODY_BYTES
 from services.runtime.bootstrap import ConsumerKit, open_infrastructure
 from services.runtime.consumer import ConsumerConfig, Record
 from services.runtime.http import create_service_app
@@ -121,6 +122,7 @@ async def build(settings: NotifySettings, resources: AsyncExitStack) -> Service:
         SERVICE,
         infrastructure.readiness,
         title="Retain notify",
+        max_body_bytes=MAX_BODY_BYTES,
         description=(
             "Lifecycle email journeys with consent, caps, SMTP delivery and open/click tracking."
         ),

@@ -14,6 +14,7 @@ from services.profile.repository import ProfileRepository
 from services.profile.settings import ProfileSettings
 from services.profile.store import PostgresProfileStore
 from services.runtime.auth import admin_required
+from services.runtime.bodies import MAX_BODY_BYTES
 from services.runtime.bootstrap import ConsumerKit, open_infrastructure
 from services.runtime.consumer import ConsumerConfig, Record
 from services.runtime.http import create_service_app
@@ -57,6 +58,7 @@ async def build(settings: ProfileSettings, resources: AsyncExitStack) -> Service
         SERVICE,
         infrastructure.readiness,
         title="Retain profile",
+        max_body_bytes=MAX_BODY_BYTES,
         description=(
             "Customer profiles folded from touchpoints: identity resolution, consent, "
             "acquisition, commerce, cart, engagement. Admin token required."

@@ -22,6 +22,7 @@ from services.notify.client import NotifyClient
 from services.profile.client import ProfileClient
 from services.runtime.admin_client import AdminClient
 from services.runtime.auth import admin_required
+from services.runtime.bodies import MAX_BODY_BYTES
 from services.runtime.bootstrap import ConsumerKit, open_infrastructure
 from services.runtime.consumer import ConsumerConfig, Record
 from services.runtime.http import create_service_app
@@ -133,6 +134,7 @@ async def build(settings: ScoringSettings, resources: AsyncExitStack) -> Service
         SERVICE,
         infrastructure.readiness,
         title="Retain scoring",
+        max_body_bytes=MAX_BODY_BYTES,
         description=(
             "CLV, RFM, value tiers, loyalty ladder, lifecycle stage and churn risk; the "
             "analytics dashboard."
