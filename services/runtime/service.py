@@ -27,7 +27,7 @@ from typing import TypeVar
 import uvicorn
 from fastapi import FastAPI
 
-from services.runtime.http import Readiness
+from services.runtime.http import Readiness, guarded_http_protocol
 from services.runtime.logs import configure_logging
 from services.runtime.settings import ServiceSettings, SettingsError, load_settings
 
@@ -46,8 +46,8 @@ class Service:
     app: FastAPI
     readiness: Readiness
     workers: Sequence[Worker] = field(default_factory=tuple)
-    # uvicorn's HTTP protocol class, e.g. services.runtime.http.guarded_http_protocol(...);
-    # None is uvicorn's default.
+    # uvicorn's HTTP protocol class, e.g. services.runtime.http.guarded_http_protocol(...)
+    # with a service's own error bodies; None is the guarded protocol with the settings' limits.
     http_protocol: type[asyncio.Protocol] | None = None
 
 
@@ -95,11 +95,24 @@ def _bind(host: str, port: int, *, shared: bool) -> socket.socket:
 
 
 async def _run_until_stopped(
-    settings: SettingsT, build: Build[SettingsT], resources: AsyncExitStack, stop: asyncio.Event
+    name: str,
+    settings: SettingsT,
+    build: Build[SettingsT],
+    resources: AsyncExitStack,
+    stop: asyncio.Event,
 ) -> None:
     sock = _bind(settings.http_host, settings.http_port, shared=settings.http_reuse_port)
     resources.callback(sock.close)
     service = await build(settings, resources)
+    # Every service faces clients that may be hostile (the dashboard's login, notify's links,
+    # an admin API reachable by mistake): a head too large is a 431, a head or body that does
+    # not arrive in time a 408, whatever proxy stands in front.
+    protocol = service.http_protocol or guarded_http_protocol(
+        name,
+        max_header_bytes=settings.max_header_bytes,
+        header_timeout=settings.header_timeout_seconds,
+        body_timeout=settings.body_timeout_seconds,
+    )
     # Everything allocated at start-up lives as long as the process: keep it out of the
     # collector's way, which shortens the pauses that set tail latency.
     gc.freeze()
@@ -109,7 +122,7 @@ async def _run_until_stopped(
             log_config=None,
             access_log=False,
             lifespan="off",
-            http=service.http_protocol or "auto",
+            http=protocol,
             timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
         )
     )
@@ -151,7 +164,7 @@ async def _serve(name: str, settings: SettingsT, build: Build[SettingsT]) -> Non
 
     resources = AsyncExitStack()
     try:
-        await _run_until_stopped(settings, build, resources, stop)
+        await _run_until_stopped(name, settings, build, resources, stop)
     finally:
         # Closing flushes the producer; with the broker gone that could wait forever, and what
         # is still unacknowledged was never confirmed to anyone, so bound it.

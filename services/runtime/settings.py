@@ -51,6 +51,16 @@ class ServiceSettings(BaseSettings):
     http_reuse_port: bool = Field(
         default=False, description="Let several processes of this service share the port"
     )
+    # What a client may take of the HTTP server, whatever proxy stands in front (or none):
+    # services.runtime.http.GuardedHttpProtocol. The request head (request line and headers):
+    # 16 KB, as Node.js and h11 allow by default.
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A request's headers must arrive within this time"
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A request's body must arrive within this time"
+    )
 
     startup_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
     shutdown_grace_seconds: float = Field(default=20.0, gt=0, le=300)
