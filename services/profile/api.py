@@ -5,12 +5,18 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel
 
+from schemas._types import MAX_ID
 from services.profile.repository import CustomerFilter, ProfileRepository, TimelinePosition
 from services.runtime.params import Cursor, DbDatetime, NulFree
 
 MAX_PAGE = 200
 
-CustomerId = Annotated[str, Path(description="an id merged into another resolves to it"), NulFree]
+# At most MAX_ID characters, as every id an event carries (ours are 28: cus_ and a hash).
+CustomerId = Annotated[
+    str,
+    Path(max_length=MAX_ID, description="an id merged into another resolves to it"),
+    NulFree,
+]
 TIMELINE_CURSOR = Cursor(TimelinePosition)
 
 
@@ -51,7 +57,9 @@ def profile_router(repository: ProfileRepository, admin: Any) -> APIRouter:
         updated_since: DbDatetime | None = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         cursor: Annotated[
-            str | None, Query(description="next_cursor of the previous page"), NulFree
+            str | None,
+            Query(max_length=MAX_ID, description="next_cursor of the previous page"),
+            NulFree,
         ] = None,
     ) -> dict[str, Any]:
         where = CustomerFilter(

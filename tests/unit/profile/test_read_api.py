@@ -107,6 +107,20 @@ async def test_a_nul_in_the_customer_id_is_a_422_naming_it(
     assert repository.calls == []
 
 
+@pytest.mark.parametrize(
+    ("method", "suffix"), [("GET", ""), ("GET", "/timeline"), ("GET", "/export"), ("DELETE", "")]
+)
+async def test_a_customer_id_longer_than_any_id_is_a_422_naming_it(
+    client: httpx.AsyncClient, repository: StandInRepository, method: str, suffix: str
+) -> None:
+    answer = await client.request(method, f"/v1/customers/{'c' * 257}{suffix}", headers=ADMIN)
+    error = _error(answer)
+    assert (error["loc"], error["type"]) == (["path", "customer_id"], "string_too_long")
+    cursor = await client.get("/v1/customers", params={"cursor": "c" * 257}, headers=ADMIN)
+    assert _error(cursor)["loc"] == ["query", "cursor"]
+    assert repository.calls == []
+
+
 @pytest.mark.parametrize("parameter", ["user_id", "anonymous_id", "email", "cursor"])
 async def test_a_nul_in_a_search_parameter_is_a_422_naming_it(
     client: httpx.AsyncClient, repository: StandInRepository, parameter: str
