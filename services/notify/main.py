@@ -26,9 +26,9 @@ from services.notify.test_send import SUBJECT_PREFIX, TestSends
 from services.notify.tracking import tracking_router
 from services.notify.wakeups import WakeUps
 from services.runtime.auth import admin_required
-from services.runtime.bodies import MAX_BODY_BYTES
 from services.runtime.bootstrap import ConsumerKit, open_infrastructure
 from services.runtime.consumer import ConsumerConfig, Record
+from services.runtime.guard import MAX_BODY_BYTES
 from services.runtime.http import create_service_app
 from services.runtime.messages import OutboxMessage
 from services.runtime.service import Service, run_service

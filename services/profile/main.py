@@ -14,9 +14,9 @@ from services.profile.repository import ProfileRepository
 from services.profile.settings import ProfileSettings
 from services.profile.store import PostgresProfileStore
 from services.runtime.auth import admin_required
-from services.runtime.bodies import MAX_BODY_BYTES
 from services.runtime.bootstrap import ConsumerKit, open_infrastructure
 from services.runtime.consumer import ConsumerConfig, Record
+from services.runtime.guard import MAX_BODY_BYTES
 from services.runtime.http import create_service_app
 from services.runtime.messages import OutboxMessage
 from services.runtime.service import Service, run_service

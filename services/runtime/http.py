@@ -143,15 +143,15 @@ def create_service_app(
     max_body_bytes: int | None = None,
 ) -> FastAPI:
     """The service's app with /healthz, /readyz and /metrics. `max_body_bytes`: hold request
-    bodies to that size and JSON bodies to the rules of services.runtime.bodies; None when the
-    service reads its bodies itself, as ingest does."""
+    bodies to that size, and URLs and JSON bodies to the rules of services.runtime.guard; None
+    when the service reads its requests itself, as ingest does."""
     app = FastAPI(title=title, description=description, version=version)
     app.add_exception_handler(RequestValidationError, validation_failed)
     if max_body_bytes is not None:
-        from services.runtime.bodies import BodyGuard  # it builds on this module
+        from services.runtime.guard import RequestGuard  # it builds on this module
 
         # Inside the metrics and request-id middleware: its refusals are counted and logged.
-        app.add_middleware(BodyGuard, max_bytes=max_body_bytes)
+        app.add_middleware(RequestGuard, max_bytes=max_body_bytes)
     app.add_middleware(HttpMetricsMiddleware, service=service)
     app.add_middleware(RequestIdMiddleware)  # outermost: every line a request logs has its id
 

@@ -22,9 +22,9 @@ from services.notify.client import NotifyClient
 from services.profile.client import ProfileClient
 from services.runtime.admin_client import AdminClient
 from services.runtime.auth import admin_required
-from services.runtime.bodies import MAX_BODY_BYTES
 from services.runtime.bootstrap import ConsumerKit, open_infrastructure
 from services.runtime.consumer import ConsumerConfig, Record
+from services.runtime.guard import MAX_BODY_BYTES
 from services.runtime.http import create_service_app
 from services.runtime.messages import OutboxMessage
 from services.runtime.service import Service, Worker, run_service

@@ -1,6 +1,10 @@
-"""Request bodies of the services that leave reading them to FastAPI (profile, scoring and
-notify; ingest reads its own, under limits of its own):
+"""What a request to the services that leave reading it to FastAPI (profile, scoring and
+notify; ingest reads its own, under limits of its own) may carry, checked before the route
+runs (and so before its admin token is looked at):
 
+- the path and each query parameter must be UTF-8 once percent-decoded: 422 naming the
+  parameter (or the path). Starlette would decode what is not with U+FFFD in place of the
+  bytes sent, and a route would look up, or store, something no one sent;
 - at most MAX_BODY_BYTES (1 MiB): 413 naming the limit, from Content-Length before a byte is
   read, else as soon as the bytes received pass it. FastAPI would read any body whole, before
   the route's admin token is even looked at;
@@ -22,6 +26,7 @@ the server cut it for being too slow) and logged without a traceback.
 import email.message
 import logging
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import orjson
 from starlette.datastructures import Headers
@@ -76,6 +81,29 @@ def json_problems(raw: bytes) -> list[dict[str, Any]]:
     return []
 
 
+def _utf8(encoded: bytes) -> bool:
+    try:
+        unquote_to_bytes(encoded).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def url_problems(raw_path: bytes, query_string: bytes) -> list[dict[str, Any]]:
+    """The parts of a request's URL that are not UTF-8 once percent-decoded, as FastAPI's
+    validation errors; [] when every part is."""
+    problems = []
+    if not _utf8(raw_path):
+        problems.append(_error("url_invalid", ["path"], "the path is not UTF-8 once decoded"))
+    for pair in query_string.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        if not (_utf8(name.replace(b"+", b" ")) and _utf8(value.replace(b"+", b" "))):
+            shown = unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8", "replace")
+            message = "is not UTF-8 once decoded"
+            problems.append(_error("url_invalid", ["query", shown], message))
+    return problems
+
+
 def _deeper_than(value: Any, levels: int) -> bool:
     """Whether `value` nests objects and arrays more than `levels` deep (`[]` is one level);
     without recursion, so the depth of the input costs no stack."""
@@ -109,8 +137,8 @@ async def _answer(send: Send, status: int, body: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
-class BodyGuard:
-    """ASGI middleware holding request bodies to the rules of the module docstring."""
+class RequestGuard:
+    """ASGI middleware holding requests to the rules of the module docstring."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self._app = app
@@ -123,6 +151,10 @@ class BodyGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
+            return
+        in_url = url_problems(scope.get("raw_path") or b"", scope.get("query_string") or b"")
+        if in_url:
+            await _answer(send, 422, {"detail": in_url})
             return
         headers = Headers(scope=scope)
         declared = headers.get("content-length", "")

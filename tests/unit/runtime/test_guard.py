@@ -1,6 +1,6 @@
-"""Request bodies of the admin APIs are held to a size, to no Content-Encoding and, when JSON,
-to JSON as RFC 8259 has it, nested at most 64 levels, without NUL: each refusal is a 4xx
-naming the limit or the field, given before the route runs."""
+"""Requests to the admin APIs: URLs in UTF-8, bodies held to a size, to no Content-Encoding
+and, when JSON, to JSON as RFC 8259 has it, nested at most 64 levels, without NUL. Each
+refusal is a 4xx naming the limit, the parameter or the field, given before the route runs."""
 
 import gzip
 from collections.abc import AsyncIterator
@@ -11,7 +11,7 @@ import pytest
 from fastapi import Request
 from pydantic import BaseModel
 
-from services.runtime.bodies import MAX_BODY_BYTES, json_problems
+from services.runtime.guard import MAX_BODY_BYTES, json_problems
 from services.runtime.http import Readiness, create_service_app
 
 JSON = {"content-type": "application/json"}
@@ -124,3 +124,33 @@ async def test_what_passes_reaches_the_route_unchanged(
 def test_a_json_body_needs_no_work_beyond_parsing_when_it_is_plain() -> None:
     assert json_problems(b'{"to": "a@shop.example", "trigger": {"items": [{"id": 1}]}}') == []
     assert json_problems(b"[1, 2]") == []
+
+
+@pytest.mark.parametrize(
+    ("url", "loc"),
+    [
+        ("/send?to=%FF", ["query", "to"]),
+        ("/send?ok=1&q=a%C3", ["query", "q"]),
+        ("/send?%FEname=1", ["query", "\ufffdname"]),
+        ("/customers/%FF%FE", ["path"]),
+    ],
+)
+async def test_a_url_that_is_not_utf8_once_decoded_is_a_422_naming_the_part(
+    client: tuple[httpx.AsyncClient, list[Any]], url: str, loc: list[str]
+) -> None:
+    http, reached = client
+    answer = await http.post(url, json={"to": "a@shop.example"})
+    assert answer.status_code == 422, answer.text
+    [error] = answer.json()["detail"]
+    assert error["loc"] == loc
+    assert "not UTF-8" in error["msg"]
+    assert reached == []
+
+
+async def test_a_url_in_utf8_reaches_the_route(
+    client: tuple[httpx.AsyncClient, list[Any]],
+) -> None:
+    http, reached = client
+    answer = await http.post("/send?name=%C3%A9t%C3%A9+x", json={"to": "\u00e9@shop.example"})
+    assert answer.status_code == 200
+    assert reached[0].to == "\u00e9@shop.example"
