@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel
 
-from schemas._types import MAX_ID
+from schemas._types import MAX_ID, MAX_MONEY
 from services.profile.repository import CustomerFilter, ProfileRepository, TimelinePosition
 from services.runtime.params import Cursor, DbDatetime, NulFree
 
@@ -53,7 +53,9 @@ def profile_router(repository: ProfileRepository, admin: Any) -> APIRouter:
         email: Annotated[str | None, Query(max_length=320), NulFree] = None,
         consent: Literal["unknown", "opted_in", "opted_out"] | None = None,
         has_orders: bool | None = None,
-        min_net_revenue: Annotated[float | None, Query(ge=0)] = None,
+        min_net_revenue: Annotated[
+            float | None, Query(ge=0, le=MAX_MONEY, allow_inf_nan=False)
+        ] = None,
         updated_since: DbDatetime | None = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         cursor: Annotated[

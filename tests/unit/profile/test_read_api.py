@@ -121,6 +121,16 @@ async def test_a_customer_id_longer_than_any_id_is_a_422_naming_it(
     assert repository.calls == []
 
 
+@pytest.mark.parametrize("amount", ["NaN", "inf", "1e400", "1e13", "-1"])
+async def test_a_revenue_that_is_no_amount_is_a_422_naming_it(
+    client: httpx.AsyncClient, repository: StandInRepository, amount: str
+) -> None:
+    # 1e400 and inf were taken and compared in SQL: every customer was below Infinity.
+    answer = await client.get("/v1/customers", params={"min_net_revenue": amount}, headers=ADMIN)
+    assert _error(answer)["loc"] == ["query", "min_net_revenue"]
+    assert repository.calls == []
+
+
 @pytest.mark.parametrize("parameter", ["user_id", "anonymous_id", "email", "cursor"])
 async def test_a_nul_in_a_search_parameter_is_a_422_naming_it(
     client: httpx.AsyncClient, repository: StandInRepository, parameter: str
