@@ -15,7 +15,9 @@ from services.notify.test_send import TestSendRefused, TestSends
 from services.runtime.params import NulFree
 
 CustomerId = Annotated[str, Path(max_length=64), NulFree]
-Address = Annotated[str, Path(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$"), NulFree]
+# An address mail can go to: no whitespace, and no control character, which SMTP cannot carry.
+ADDRESS_PATTERN = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"
+Address = Annotated[str, Path(max_length=254, pattern=ADDRESS_PATTERN), NulFree]
 
 
 class ErrorMessage(BaseModel):
@@ -40,7 +42,7 @@ class PauseIn(BaseModel):
 class TestSendIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    to: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$"), NulFree] = Field(
+    to: Annotated[str, Field(max_length=254, pattern=ADDRESS_PATTERN), NulFree] = Field(
         description="The address the test goes to."
     )
     customer_id: Annotated[str | None, Field(max_length=64), NulFree] = Field(

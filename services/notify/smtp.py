@@ -47,6 +47,7 @@ import asyncio
 import copy
 import logging
 import random
+import re
 import ssl
 import time
 from collections.abc import Callable, Sequence
@@ -194,6 +195,9 @@ class SmtpDelivery:
             except aiosmtplib.SMTPNotSupported as error:
                 self._release(connection)
                 return HardBounce(None, str(error))
+            except ValueError as error:  # a command the client will not send, as it stands
+                connection.drop()  # refused mid-transaction: the connection is in no known state
+                return HardBounce(None, str(error))
             except aiosmtplib.SMTPResponseException as error:  # DATA refused, or another reply
                 if error.code == 421 or not connection.client.is_connected:
                     connection.drop()
@@ -312,9 +316,14 @@ def _envelope(message: EmailMessage) -> tuple[str, list[str]]:
         raise ValueError("the message has no recipient address")
     for address in (sender, *recipients):
         local, at, domain = address.rpartition("@")
-        if not (local and at and domain) or any(ch.isspace() or ch in '<>"' for ch in address):
+        if not (local and at and domain) or _UNSENDABLE.search(address):
             raise ValueError(f"not an address an SMTP server can take: {address!r}")
     return sender, recipients
+
+
+# What no address in MAIL FROM or RCPT TO may hold: whitespace, <, >, a quote, and control
+# characters, which SMTP clients refuse to send (aiosmtplib raises ValueError).
+_UNSENDABLE = re.compile(r'[\s<>"\x00-\x1f\x7f]')
 
 
 @lru_cache(maxsize=64)

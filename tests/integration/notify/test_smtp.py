@@ -419,21 +419,46 @@ async def test_concurrent_deliveries_share_the_pool(scripted_smtp: Scripted) -> 
     assert server.commands.count("QUIT") == 3  # close() said goodbye on each
 
 
+# A control character in an address (any profile may hold one: an identify's traits.email)
+# made aiosmtplib raise ValueError, which killed the sender and so the notify process.
+@pytest.mark.parametrize("to", ["nobody", "a\x06b@example.com", "del\x7f@example.com"])
 async def test_an_unusable_address_is_a_hard_bounce_without_a_connection(
-    scripted_smtp: Scripted,
+    scripted_smtp: Scripted, to: str
 ) -> None:
     server = await scripted_smtp()
     config = _settings(server.port)
     delivery = SmtpDelivery(config)
     try:
         message = _email(config)
-        message.replace_header("To", "nobody")
+        message.replace_header("To", to)
         result = await delivery.deliver(message)
     finally:
         await delivery.close()
     assert isinstance(result, HardBounce)
     assert result.code is None
     assert server.connections == 0
+
+
+async def test_a_command_the_smtp_client_will_not_send_is_a_hard_bounce(
+    scripted_smtp: Scripted,
+) -> None:
+    # Beyond the address check: whatever aiosmtplib refuses to send (it raises ValueError) is
+    # this message's bounce, not the sender's crash; the connection, left mid-transaction,
+    # is not used again.
+    server = await scripted_smtp()
+    config = _settings(server.port)
+    delivery = SmtpDelivery(config)
+    try:
+        refused = await delivery._send(
+            "shop@example.com", ["a\x06b@example.com"], b"Subject: x\r\n\r\nx", [], "test"
+        )
+        after = await delivery.deliver(_email(config))
+    finally:
+        await delivery.close()
+    assert isinstance(refused, HardBounce)
+    assert "control character" in refused.text
+    assert isinstance(after, Delivered)
+    assert server.connections == 2
 
 
 async def test_a_closed_delivery_refuses_to_send(scripted_smtp: Scripted) -> None:
