@@ -44,6 +44,14 @@ def start_service(
     return launch_service(service, settings, extra, database_url=database_url)
 
 
+def spawn_service(
+    service: str, settings: ServiceSettings, database_url: str | None = None, **extra: str
+) -> RunningService:
+    """`start_service` without waiting for it to be ready (its URL is known at once): start
+    several, then `wait_ready` each."""
+    return _spawn(service, settings, extra, database_url=database_url)
+
+
 def launch_service(
     service: str,
     settings: ServiceSettings,
@@ -54,6 +62,22 @@ def launch_service(
     log_file: Path | None = None,
 ) -> RunningService:
     """`start_service` on a given port (a free one by default), its output to `log_file`."""
+    running = _spawn(
+        service, settings, extra_env, database_url=database_url, port=port, log_file=log_file
+    )
+    wait_ready(running)
+    return running
+
+
+def _spawn(
+    service: str,
+    settings: ServiceSettings,
+    extra_env: Mapping[str, str],
+    *,
+    database_url: str | None = None,
+    port: int | None = None,
+    log_file: Path | None = None,
+) -> RunningService:
     port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RETAIN_")}
     env.update(
@@ -73,9 +97,7 @@ def launch_service(
             stdout=output,
             stderr=subprocess.STDOUT if output else None,
         )
-    running = RunningService(f"http://127.0.0.1:{port}", process)
-    wait_ready(running)
-    return running
+    return RunningService(f"http://127.0.0.1:{port}", process)
 
 
 @contextlib.contextmanager
