@@ -70,11 +70,13 @@ def _progress(message: str) -> None:
 
 @pytest.fixture(scope="session")
 def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+    yield from running_kafka(tmp_path_factory.mktemp("kafka"))
+
+
+def running_kafka(data_dir: Path) -> Iterator[LocalKafka]:
+    """A broker of its own on free ports, for a fixture to yield from: stopped after."""
     broker = LocalKafka(
-        data_dir=tmp_path_factory.mktemp("kafka"),
-        cache_dir=CACHE_DIR,
-        port=free_port(),
-        controller_port=free_port(),
+        data_dir=data_dir, cache_dir=CACHE_DIR, port=free_port(), controller_port=free_port()
     )
     broker.start()
     try:

@@ -48,6 +48,7 @@ from services.ingest.keys import CachedKeyLookup
 from services.ingest.publisher import BrokerUnavailableError, Publisher
 from services.ingest.settings import IngestSettings
 from services.runtime.failures import is_transient
+from services.runtime.guard import CLIENT_CLOSED_REQUEST
 from services.runtime.http import TIMED_OUT
 
 log = logging.getLogger(__name__)
@@ -62,11 +63,6 @@ def _json(
 def error_body(message: str) -> bytes:
     """An error as every ingest error is written, also by the HTTP protocol (431, 408)."""
     return orjson.dumps({"success": False, "message": message})
-
-
-# Not an HTTP status the client ever sees: what a request whose client went away before its
-# body arrived is counted as (nginx's convention), apart from the server's own failures.
-CLIENT_CLOSED_REQUEST = 499
 
 
 _SUCCESS = Response(b'{"success":true}', media_type="application/json")

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from prometheus_client import Counter
 from starlette.requests import ClientDisconnect
 
-from services.ingest.api import CLIENT_CLOSED_REQUEST, ApiError, source_for
+from services.ingest.api import ApiError, source_for
 from services.ingest.domain.body import BodyError, body_too_large, parse_json_object
 from services.ingest.domain.intake import CredentialError, basic_write_key
 from services.ingest.domain.sdk import (
@@ -28,6 +28,7 @@ from services.ingest.domain.sdk import (
 )
 from services.ingest.keys import CachedKeyLookup
 from services.ingest.settings import IngestSettings
+from services.runtime.guard import CLIENT_CLOSED_REQUEST
 
 ANALYTICS_JS_METRICS = Counter(
     "retain_ingest_analytics_js_metrics_total",

@@ -228,6 +228,9 @@ async def run_scenario(
     sending = load.run(stack.ingest_url, stack.write_key, seconds, ledger)
     _, sent = await asyncio.gather(sending, inject(stack, faults, seconds))
     poisoned.extend(sent)
+    for service in stack.startup_exits:
+        faults.seen(f"{service} exited at start-up, started again")
+    stack.startup_exits.clear()
     dead = [i for i in stack.processes() if i.running and i.running.process.poll() is not None]
     tally = Tally()
     for instance in dead:

@@ -45,9 +45,10 @@ from services.ingest.keys import WriteKeyRepository
 from services.runtime.db import run_migrations
 from services.runtime.settings import Environment, ServiceSettings
 from tests.chaos.smtp_proxy import Mode, SmtpProxy
-from tests.integration.helpers import RunningService, launch_service
+from tests.integration.helpers import RunningService, spawn, wait_ready
 
 SERVICES = ("ingest", "profile", "scoring", "notify")
+_START_ATTEMPTS = 3
 # Each input topic, its dead-letter topic and the consumer groups that read it.
 INPUTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (TOUCHPOINTS, TOUCHPOINTS_DLQ, ("retain-profile",)),
@@ -88,8 +89,12 @@ class Faults:
     last_at: float | None = None  # monotonic time the last fault ended
 
     def add(self, kind: str) -> None:
-        self.counts[kind] = self.counts.get(kind, 0) + 1
+        self.seen(kind)
         self.last_at = time.monotonic()
+
+    def seen(self, kind: str) -> None:
+        """Something that happened to the stack, not a fault the harness did."""
+        self.counts[kind] = self.counts.get(kind, 0) + 1
 
     def __str__(self) -> str:
         return ", ".join(f"{kind} x{n}" for kind, n in sorted(self.counts.items())) or "none"
@@ -127,6 +132,7 @@ class ChaosStack:
         # A kill and a scaling of one service take turns (in the mixed scenario they overlap).
         self._turns = {name: asyncio.Lock() for name in SERVICES}
         self.write_key = ""
+        self.startup_exits: list[str] = []  # services that exited during start-up
         self.rng = random.Random(os.environ.get("RETAIN_CHAOS_SEED", "retain"))
 
     # ------------------------------------------------------------------ start and stop
@@ -172,14 +178,22 @@ class ChaosStack:
         extra = dict(SERVICE_ENV)
         if instance.service == "notify":
             extra |= {"RETAIN_SMTP_HOST": "127.0.0.1", "RETAIN_SMTP_PORT": str(self.smtp.port)}
-        instance.running = await asyncio.to_thread(
-            launch_service,
-            instance.service,
-            self.settings,
-            extra,
-            port=instance.port,
-            log_file=self.log_dir / f"{instance.service}-{instance.port}.log",
-        )
+        log_file = self.log_dir / f"{instance.service}-{instance.port}.log"
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            instance.running = spawn(
+                instance.service, self.settings, extra, port=instance.port, log_file=log_file
+            )
+            try:
+                await asyncio.to_thread(wait_ready, instance.running)
+                return
+            except AssertionError:
+                # Started while a server it needs was down, it may give up: started again,
+                # as an orchestrator would, and the reason shown in the run's output.
+                if attempt == _START_ATTEMPTS or instance.running.process.poll() is None:
+                    raise
+                self.startup_exits.append(instance.service)
+                tail = log_file.read_text(errors="replace").splitlines()[-5:]
+                print(f"   {instance.service} exited during start-up:", *tail, sep="\n     ")
 
     async def kill(self, service: str) -> None:
         """SIGKILL one of the service's processes, at once, then start it again."""

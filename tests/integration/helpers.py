@@ -41,7 +41,9 @@ def start_service(
     service: str, settings: ServiceSettings, database_url: str | None = None, **extra: str
 ) -> RunningService:
     """`python -m services.<service>` on a free port against the suite's Kafka and database."""
-    return launch_service(service, settings, extra, database_url=database_url)
+    running = spawn(service, settings, extra, database_url=database_url)
+    wait_ready(running)
+    return running
 
 
 def spawn_service(
@@ -49,10 +51,10 @@ def spawn_service(
 ) -> RunningService:
     """`start_service` without waiting for it to be ready (its URL is known at once): start
     several, then `wait_ready` each."""
-    return _spawn(service, settings, extra, database_url=database_url)
+    return spawn(service, settings, extra, database_url=database_url)
 
 
-def launch_service(
+def spawn(
     service: str,
     settings: ServiceSettings,
     extra_env: Mapping[str, str],
@@ -61,23 +63,8 @@ def launch_service(
     port: int | None = None,
     log_file: Path | None = None,
 ) -> RunningService:
-    """`start_service` on a given port (a free one by default), its output to `log_file`."""
-    running = _spawn(
-        service, settings, extra_env, database_url=database_url, port=port, log_file=log_file
-    )
-    wait_ready(running)
-    return running
-
-
-def _spawn(
-    service: str,
-    settings: ServiceSettings,
-    extra_env: Mapping[str, str],
-    *,
-    database_url: str | None = None,
-    port: int | None = None,
-    log_file: Path | None = None,
-) -> RunningService:
+    """The service's process on `port` (a free one by default), its output to `log_file`
+    (else the test's); not yet ready."""
     port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RETAIN_")}
     env.update(

@@ -23,11 +23,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.devstack.kafka import LocalKafka
 from services.devstack.mailpit import LocalMailpit
-from services.devstack.ports import free_port
 from services.devstack.postgres import LocalPostgres
 from services.ingest.keys import WriteKeyRepository
 from services.runtime.settings import Environment, ServiceSettings
-from tests.conftest import CACHE_DIR
+from tests.conftest import running_kafka
 from tests.integration.helpers import ADMIN_TOKEN, RunningService, spawn_service, wait_ready
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -67,17 +66,7 @@ class Stack:
 
 @pytest.fixture(scope="package")
 def hostile_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
-    broker = LocalKafka(
-        data_dir=tmp_path_factory.mktemp("hostile-kafka"),
-        cache_dir=CACHE_DIR,
-        port=free_port(),
-        controller_port=free_port(),
-    )
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
+    yield from running_kafka(tmp_path_factory.mktemp("hostile-kafka"))
 
 
 @pytest.fixture(scope="package")

@@ -59,6 +59,8 @@ async def exchange(
             async with asyncio.timeout(read_timeout):
                 while part := await reader.read(65_536):
                     received += part
+                    if received.startswith(b"HTTP/1.1 100"):
+                        continue  # an interim answer: the final one follows
                     answer_head, _, rest = received.partition(b"\r\n\r\n")
                     length = re.search(rb"(?i)content-length: *(\d+)", answer_head)
                     if length and len(rest) >= int(length.group(1)):

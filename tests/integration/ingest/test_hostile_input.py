@@ -7,7 +7,6 @@ slow headers, slow and abandoned bodies) use raw sockets, so nothing in between 
 
 import asyncio
 import base64
-import contextlib
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,6 +18,8 @@ import pytest
 from schemas.topics import TOUCHPOINTS
 from schemas.topics.touchpoints_v1 import Touchpoint
 from services.runtime.settings import ServiceSettings
+from tests.integration.hostile.probes import exchange
+from tests.integration.hostile.probes import head as request_head
 from tests.integration.ingest.conftest import (
     BODY_TIMEOUT_SECONDS,
     HEADER_TIMEOUT_SECONDS,
@@ -238,9 +239,11 @@ async def test_an_unknown_basic_key_is_refused_before_the_body_is_read(
         )
     assert not_gzip.status_code == 401, not_gzip.text
     # Only the head is sent: the answer must not wait for a body that never comes.
-    host, port = _host_port(ingest_url)
-    head = _head("/v1/batch", basic("wk_unknown"), content_length=400_000)
-    status, _ = await _exchange(host, port, [head], read_timeout=5)
+    status, _ = await exchange(
+        ingest_url,
+        [_post("/v1/batch", basic("wk_unknown"), content_length=400_000)],
+        read_timeout=5,
+    )
     assert status == 401
 
 
@@ -250,29 +253,29 @@ async def test_an_unknown_basic_key_is_refused_before_the_body_is_read(
 async def test_headers_over_the_limit_are_431_even_at_8_mib(logged_ingest: LoggedIngest) -> None:
     head = b"POST /v1/track HTTP/1.1\r\nHost: x\r\nX-Pad: "
     chunks = [head] + [b"a" * 65_536] * 128  # 8 MiB, never finished
-    status, _ = await _exchange(logged_ingest.host, logged_ingest.port, chunks, read_timeout=10)
+    status, _ = await exchange(logged_ingest.url, chunks, read_timeout=10)
     assert status == 431
     # A whole head arriving at once is measured too.
     at_once = head + b"a" * 40_000 + b"\r\nContent-Length: 2\r\n\r\n{}"
-    status, response = await _exchange(logged_ingest.host, logged_ingest.port, [at_once])
+    status, response = await exchange(logged_ingest.url, [at_once])
     assert status == 431
     assert b"16384 bytes" in response
     # Dripped in small pieces, as a slow client would, it is cut as soon as it is over.
     dripped = [head] + [b"a" * 1024] * 40
-    status, _ = await _exchange(logged_ingest.host, logged_ingest.port, dripped, pause=0.01)
+    status, _ = await exchange(logged_ingest.url, dripped, pause=0.01)
     assert status == 431
     assert await _count(logged_ingest, "unmatched", "431") >= 3
     # Under the limit, a large head (cookies, say) is served as any other.
     within = head + b"a" * 15_000 + b"\r\nContent-Length: 2\r\n\r\n{}"
-    status, response = await _exchange(logged_ingest.host, logged_ingest.port, [within])
+    status, response = await exchange(logged_ingest.url, [within])
     assert status == 401, response
 
 
 async def test_slow_headers_are_cut_off_with_408(logged_ingest: LoggedIngest) -> None:
     head = b"POST /v1/track HTTP/1.1\r\nHost: x\r\n"
     started = asyncio.get_running_loop().time()
-    status, response = await _exchange(
-        logged_ingest.host, logged_ingest.port, [head], read_timeout=HEADER_TIMEOUT_SECONDS + 5
+    status, response = await exchange(
+        logged_ingest.url, [head], read_timeout=HEADER_TIMEOUT_SECONDS + 5
     )
     waited = asyncio.get_running_loop().time() - started
     assert status == 408, response
@@ -302,10 +305,9 @@ async def test_a_slow_body_is_cut_off_with_408(
     logged_ingest: LoggedIngest, new_source: NewSource
 ) -> None:
     source = await new_source()
-    head = _head("/v1/track", basic(source.key), content_length=100)
-    status, response = await _exchange(
-        logged_ingest.host,
-        logged_ingest.port,
+    head = _post("/v1/track", basic(source.key), content_length=100)
+    status, response = await exchange(
+        logged_ingest.url,
         [head, b'{"userId":'],
         read_timeout=BODY_TIMEOUT_SECONDS + 5,
     )
@@ -320,7 +322,7 @@ async def test_a_client_leaving_mid_body_is_counted_apart_and_logged_without_a_t
     errors_before = await _count(logged_ingest, "/v1/track", "500")
     left_before = await _count(logged_ingest, "/v1/track", "499")
     _, writer = await asyncio.open_connection(logged_ingest.host, logged_ingest.port)
-    writer.write(_head("/v1/track", basic(source.key), content_length=1000) + b'{"userId":')
+    writer.write(_post("/v1/track", basic(source.key), content_length=1000) + b'{"userId":')
     await writer.drain()
     await asyncio.sleep(0.3)  # the request is in the app, waiting for the rest of its body
     writer.close()
@@ -374,55 +376,10 @@ async def read_messages_raw(settings: ServiceSettings, source_id: str) -> list[b
     return [orjson.dumps(value) for _, value in found]
 
 
-def _host_port(url: str) -> tuple[str, int]:
-    host, port = url.removeprefix("http://").split(":")
-    return host, int(port)
-
-
-def _head(path: str, headers: dict[str, str], *, content_length: int) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", "Host: ingest", "Content-Type: application/json"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    lines.append(f"Content-Length: {content_length}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-async def _exchange(
-    host: str, port: int, chunks: list[bytes], *, read_timeout: float = 10, pause: float = 0
-) -> tuple[int | None, bytes]:
-    """Send `chunks` (stopping if the server hangs up), then read until it closes.
-
-    The status of the first response, or None if the server sent nothing before the timeout.
-    """
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        for chunk in chunks:
-            try:
-                writer.write(chunk)
-                await writer.drain()
-                await asyncio.sleep(pause)
-            except (ConnectionResetError, BrokenPipeError):
-                break
-        received = b""
-        try:
-            async with asyncio.timeout(read_timeout):
-                while True:
-                    part = await reader.read(65_536)
-                    if not part:
-                        break
-                    received += part
-                    if b"\r\n\r\n" in received and not received.startswith(b"HTTP/1.1 100"):
-                        head, _, rest = received.partition(b"\r\n\r\n")
-                        length = re.search(rb"(?i)content-length: *(\d+)", head)
-                        if length and len(rest) >= int(length.group(1)):
-                            break
-        except (TimeoutError, ConnectionResetError):
-            pass
-    finally:
-        writer.close()
-        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
-            await writer.wait_closed()
-    match = re.match(rb"HTTP/1\.[01] (\d{3})", received)
-    return (int(match.group(1)) if match else None), received
+def _post(path: str, headers: dict[str, str], *, content_length: int) -> bytes:
+    """The head of a JSON POST, for sending below an HTTP client."""
+    json_headers = {"Content-Type": "application/json", **headers}
+    return request_head("POST", path, json_headers, content_length=content_length)
 
 
 async def _count(ingest: LoggedIngest, route: str, status: str) -> float:
