@@ -308,9 +308,11 @@ async def run(
                     )
                 )
         finally:
-            await kafka.stop()
-            await engine.dispose()
-            await stack.stop()
+            try:
+                await kafka.stop()
+                await engine.dispose()
+            finally:  # the processes and servers are stopped whatever the clients did
+                await stack.stop()
         return results
 
 
